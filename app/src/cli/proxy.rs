@@ -1,0 +1,26 @@
+//! `bastionless proxy HOST [--port 22]`: one tunnel on stdin/stdout, for `ssh -o ProxyCommand`,
+//! scp, rsync and editors' remote-SSH.
+//!
+//! stdout carries the tunnel's bytes only: every message goes to stderr.
+
+use crate::aws_source::AwsSource;
+use crate::cli::target::{self, HostArgs};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    pub target: HostArgs,
+    /// The port on the host to reach.
+    #[arg(long, default_value_t = 22)]
+    pub port: u16,
+}
+
+pub fn run(args: &ProxyArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
+    let (engine, snapshot) = target::inventory(source.files())?;
+    let host = target::resolve(&snapshot, &args.target)?;
+    engine
+        .proxy_stdio_blocking(&host.key(), args.port)
+        .map_err(anyhow::Error::msg)?;
+    Ok(ExitCode::SUCCESS)
+}

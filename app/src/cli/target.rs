@@ -1,0 +1,83 @@
+//! Naming a host on the command line: an instance id, a Name tag or a private IP, narrowed by
+//! `--profile` / `--region` when several accounts or regions have a match.
+
+use crate::cli::list::REFRESH_TIMEOUT;
+use anyhow::{Context as _, bail};
+use bastionless_core::engine::{Engine, EngineConfig, Snapshot};
+use bastionless_core::inventory::Host;
+use bastionless_core::profiles::AwsFiles;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct HostArgs {
+    /// The host: an instance id, a Name tag or a private IP.
+    pub host: String,
+    /// Only consider hosts found through this profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Only consider hosts in this region.
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+/// Starts the engine on `files` and waits for one full inventory.
+pub fn inventory(files: &AwsFiles) -> anyhow::Result<(Engine, Arc<Snapshot>)> {
+    let engine = Engine::start(EngineConfig {
+        aws_files: files.clone(),
+    })
+    .context("could not start the background engine")?;
+    let snapshot = engine.wait_until(REFRESH_TIMEOUT, |s| !s.refreshing);
+    Ok((engine, snapshot))
+}
+
+/// The one host `args` names, or an error that lists the candidates or the profiles that failed.
+pub fn resolve<'a>(snapshot: &'a Snapshot, args: &HostArgs) -> anyhow::Result<&'a Host> {
+    let matches: Vec<&Host> = snapshot
+        .find_hosts(&args.host)
+        .into_iter()
+        .filter(|h| {
+            args.profile
+                .as_ref()
+                .is_none_or(|p| snapshot.profiles_for(h).any(|q| q == p))
+        })
+        .filter(|h| args.region.as_ref().is_none_or(|r| &h.region == r))
+        .collect();
+    match matches.as_slice() {
+        [host] => Ok(host),
+        [] => {
+            let failed: Vec<String> = snapshot
+                .failed_profiles()
+                .map(|(name, _)| name.to_owned())
+                .collect();
+            let hint = if failed.is_empty() {
+                "Run `bastionless list` to see every host.".to_owned()
+            } else {
+                format!(
+                    "These profiles could not be listed, so it may be in one of them: {}.",
+                    failed.join(", ")
+                )
+            };
+            bail!("no host matches `{}`. {hint}", args.host)
+        }
+        several => {
+            let lines: Vec<String> = several
+                .iter()
+                .map(|h| {
+                    format!(
+                        "  {} {}  profile {}  region {}",
+                        h.instance_id,
+                        h.display_name(),
+                        h.profile,
+                        h.region
+                    )
+                })
+                .collect();
+            bail!(
+                "`{}` matches {} hosts; name one by instance id, or add --profile / --region:\n{}",
+                args.host,
+                several.len(),
+                lines.join("\n")
+            )
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Tunnels and keys for an instance named by its [`HostKey`]: which profile, which endpoint and
+//! which IP, worked out from the latest snapshot and the profiles' SDK configurations, with no
+//! AWS calls beyond the tunnel's own.
+//!
+//! Several profiles can reach the same account and region (an admin and a read-only role). The
+//! host's own profile is tried first, then the others ([`Snapshot::profiles_for`]); the first
+//! with a usable route wins, so a role that may not list endpoints or push keys does not hide a
+//! route another role has. When none has one, the first profile's reason is reported.
+
+use std::net::{IpAddr, SocketAddr};
+
+use aws_config::SdkConfig;
+
+use super::{Shared, Snapshot};
+use crate::eic::{
+    ConnectOptions, Connector, EndpointAddress, EndpointQuery, EphemeralKey, KeyError, KeyTarget,
+    MaxTunnelDuration, ProxySettings, TunnelRequest, choose_endpoint, push_ephemeral_key,
+};
+use crate::inventory::{EicEndpointListing, Host, HostKey};
+use crate::profiles::{Profile, ProfileCatalog};
+use crate::tunnel::{Route, TunnelTarget};
+
+/// Opens a listener tunnel; the tunnel shows in the snapshot whether this succeeds or not.
+pub(super) async fn open_listener(
+    shared: &Shared,
+    key: &HostKey,
+    remote_port: u16,
+    local_port: Option<u16>,
+) -> Result<SocketAddr, String> {
+    let snapshot = shared.publisher.current();
+    let reservation = shared.tunnels.reserve(target(&snapshot, key, remote_port));
+    match eic_route(shared, &snapshot, key, remote_port).await {
+        Ok(route) => reservation
+            .listen(route, local_port)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(reason) => {
+            reservation.fail(reason.clone());
+            Err(reason)
+        }
+    }
+}
+
+/// Carries this process's stdin/stdout through one tunnel connection until it ends.
+pub(super) async fn proxy_stdio(
+    shared: &Shared,
+    key: &HostKey,
+    remote_port: u16,
+) -> Result<(), String> {
+    let snapshot = shared.publisher.current();
+    let reservation = shared.tunnels.reserve(target(&snapshot, key, remote_port));
+    match eic_route(shared, &snapshot, key, remote_port).await {
+        Ok(route) => {
+            let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
+            reservation
+                .stdio(route, stdio)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        Err(reason) => {
+            reservation.fail(reason.clone());
+            Err(reason)
+        }
+    }
+}
+
+/// Pushes a fresh key with the first profile that is allowed to.
+pub(super) async fn push_ssh_key(
+    shared: &Shared,
+    key: &HostKey,
+    os_user: &str,
+) -> Result<EphemeralKey, String> {
+    let snapshot = shared.publisher.current();
+    let catalog = catalog(shared)?;
+    let host = snapshot.host(key).ok_or_else(|| not_found(key))?;
+    let mut first_error = None;
+    for profile in profiles(&snapshot, &catalog, host) {
+        let sdk = match catalog.sdk_config(profile).await {
+            Ok(sdk) => sdk,
+            Err(error) => {
+                first_error.get_or_insert_with(|| format!("profile {}: {error}", profile.name));
+                continue;
+            }
+        };
+        let target = KeyTarget {
+            instance_id: host.instance_id.clone(),
+            region: host.region.clone(),
+            availability_zone: host.availability_zone.clone(),
+        };
+        match push_ephemeral_key(&sdk, &target, os_user).await {
+            Ok(key) => return Ok(key),
+            // The same for every profile: no point asking the next one.
+            Err(error @ KeyError::InvalidOsUser { .. }) => return Err(error.to_string()),
+            Err(error) => {
+                first_error.get_or_insert_with(|| format!("profile {}: {error}", profile.name));
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| not_found(key)))
+}
+
+/// An EIC route to `remote_port` on the instance, through the first profile that has one.
+async fn eic_route(
+    shared: &Shared,
+    snapshot: &Snapshot,
+    key: &HostKey,
+    remote_port: u16,
+) -> Result<Route, String> {
+    let catalog = catalog(shared)?;
+    let host = snapshot.host(key).ok_or_else(|| not_found(key))?;
+    let mut candidates = Vec::new();
+    for profile in profiles(snapshot, &catalog, host) {
+        let sdk = catalog
+            .sdk_config(profile)
+            .await
+            .map_err(|e| format!("profile {}: {e}", profile.name))?;
+        candidates.push((profile, sdk));
+    }
+    let max_tunnel_duration = shared.tunnels.settings().max_tunnel_duration;
+    let (index, request) = plan_eic(
+        snapshot,
+        host,
+        candidates
+            .iter()
+            .map(|(profile, sdk)| (profile.name.as_str(), sdk.use_fips().unwrap_or(false))),
+        remote_port,
+        max_tunnel_duration,
+    )
+    .map_err(|reason| reason.unwrap_or_else(|| not_found(key)))?;
+    let (profile, sdk) = &candidates[index];
+    build_route(profile, sdk, request).await
+}
+
+/// The first profile (by name, with whether it wants FIPS endpoints) whose endpoint listing has
+/// a usable endpoint for `host`, as its index and the tunnel request. `Err(None)` when there are
+/// no profiles; otherwise the first profile's reason.
+fn plan_eic<'a>(
+    snapshot: &Snapshot,
+    host: &Host,
+    profiles: impl Iterator<Item = (&'a str, bool)>,
+    remote_port: u16,
+    max_tunnel_duration: Option<MaxTunnelDuration>,
+) -> Result<(usize, TunnelRequest), Option<String>> {
+    let mut first_error = None;
+    for (index, (profile, fips)) in profiles.enumerate() {
+        match eic_request(
+            snapshot,
+            host,
+            profile,
+            fips,
+            remote_port,
+            max_tunnel_duration,
+        ) {
+            Ok(request) => return Ok((index, request)),
+            Err(reason) => {
+                first_error.get_or_insert(reason);
+            }
+        }
+    }
+    Err(first_error)
+}
+
+fn eic_request(
+    snapshot: &Snapshot,
+    host: &Host,
+    profile: &str,
+    fips: bool,
+    remote_port: u16,
+    max_tunnel_duration: Option<MaxTunnelDuration>,
+) -> Result<TunnelRequest, String> {
+    let name = host.display_name();
+    let endpoints = match snapshot.eic_endpoints.get(profile) {
+        Some(EicEndpointListing::Listed(endpoints)) => endpoints,
+        Some(EicEndpointListing::Failed(why)) => {
+            return Err(format!(
+                "cannot choose an EC2 Instance Connect Endpoint for {name} (profile {profile}): \
+                 {why}"
+            ));
+        }
+        None => {
+            return Err(format!(
+                "the EC2 Instance Connect Endpoints of profile {profile} are not listed yet; \
+                 wait for the refresh to finish and retry"
+            ));
+        }
+    };
+    let chosen = choose_endpoint(
+        endpoints,
+        &EndpointQuery {
+            vpc_id: host.vpc_id.as_deref(),
+            subnet_id: host.subnet_id.as_deref(),
+            endpoint_id: None,
+            fips,
+        },
+    )
+    .map_err(|e| format!("{name}: {e}"))?;
+    let private_ip: IpAddr = host
+        .private_ip
+        .as_deref()
+        .and_then(|ip| ip.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "{name} has no private IP address, and EC2 Instance Connect Endpoints reach \
+                 instances only by private IP"
+            )
+        })?;
+    Ok(TunnelRequest {
+        endpoint: EndpointAddress::parse(chosen.dns_name).map_err(|e| e.to_string())?,
+        endpoint_id: chosen.endpoint.id.clone(),
+        private_ip,
+        remote_port,
+        max_tunnel_duration,
+        region: host.region.clone(),
+    })
+}
+
+/// The route's connector (proxy from the environment, the profile's CA bundle) and credentials.
+async fn build_route(
+    profile: &Profile,
+    sdk: &SdkConfig,
+    request: TunnelRequest,
+) -> Result<Route, String> {
+    let credentials = sdk.credentials_provider().ok_or_else(|| {
+        format!(
+            "profile {} has no credentials configured; add them, or sign in",
+            profile.name
+        )
+    })?;
+    let ca_bundles = profile.ca_bundles.clone();
+    // Reads the OS trust store and the bundles from disk: off the async threads.
+    let connector = tokio::task::spawn_blocking(move || {
+        Connector::new(ConnectOptions {
+            proxy: ProxySettings::from_env()?,
+            ca_bundles,
+            ..ConnectOptions::default()
+        })
+    })
+    .await
+    .map_err(|e| format!("could not prepare the connection: {e}"))?
+    .map_err(|e| e.to_string())?;
+    Ok(Route::eic(
+        profile.name.clone(),
+        request,
+        connector,
+        credentials,
+    ))
+}
+
+/// The usable profiles that can act on `host`, its own first.
+fn profiles<'a>(
+    snapshot: &'a Snapshot,
+    catalog: &'a ProfileCatalog,
+    host: &'a Host,
+) -> impl Iterator<Item = &'a Profile> {
+    snapshot
+        .profiles_for(host)
+        .filter_map(|name| catalog.get(name))
+}
+
+fn catalog(shared: &Shared) -> Result<std::sync::Arc<ProfileCatalog>, String> {
+    shared.catalog.load_full().ok_or_else(|| {
+        "the AWS profiles have not been read yet; wait for the host list and retry".to_owned()
+    })
+}
+
+/// What the user asked for, named as the snapshot names the host.
+fn target(snapshot: &Snapshot, key: &HostKey, remote_port: u16) -> TunnelTarget {
+    TunnelTarget {
+        host: key.clone(),
+        host_name: snapshot
+            .host(key)
+            .map_or(key.instance_id.clone(), |h| h.display_name().to_owned()),
+        remote_port,
+    }
+}
+
+fn not_found(key: &HostKey) -> String {
+    format!(
+        "{key} is not in the host list of any usable profile; refresh, or check the instance id"
+    )
+}
+
+#[cfg(test)]
+#[path = "connect_tests.rs"]
+mod tests;

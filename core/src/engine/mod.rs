@@ -1,0 +1,257 @@
+//! The engine: the one façade the app talks to.
+//!
+//! It owns a multi-thread tokio runtime on its own threads and does all network work there. The
+//! app sends [`Command`]s and reads the latest [`Snapshot`]; the engine calls the change hook after
+//! every published change, which the GUI uses to request a repaint, so an idle app does no work.
+//!
+//! The CLI, which has no event loop, uses the `*_blocking` methods instead of commands: they run
+//! one operation on the engine's runtime and return its result.
+
+mod connect;
+mod refresh;
+mod snapshot;
+
+pub use snapshot::{ProfileState, ProfileStatus, Snapshot, TUNNEL_EVENTS_KEPT};
+
+use crate::eic::EphemeralKey;
+use crate::inventory::HostKey;
+use crate::profiles::{AwsFiles, ProfileCatalog};
+use crate::tunnel::{TunnelId, TunnelSettings, Tunnels};
+use arc_swap::ArcSwapOption;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// What the engine needs to start.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub aws_files: AwsFiles,
+}
+
+/// What the app asks the engine to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Re-read the AWS files and scan every profile again (a refresh under way is replaced).
+    Refresh,
+    /// Open a loopback listener tunnelled to `remote_port` on the instance; it appears in
+    /// [`Snapshot::tunnels`] at once (connecting), then with its local address, or failed with
+    /// the reason.
+    OpenTunnel {
+        host: HostKey,
+        remote_port: u16,
+        /// A port on 127.0.0.1; any free port when `None`.
+        local_port: Option<u16>,
+    },
+    /// Close a tunnel (its listener and connections), or dismiss a finished one.
+    CloseTunnel(TunnelId),
+    /// Use these settings for connections opened from now on.
+    ConfigureTunnels(TunnelSettings),
+}
+
+/// A function the engine calls after each published change.
+pub type ChangeHook = Box<dyn Fn() + Send + Sync>;
+
+/// What the command loop and the blocking helpers share.
+struct Shared {
+    publisher: refresh::Publisher,
+    /// The profiles of the latest refresh; `None` until the first refresh has read the files.
+    catalog: ArcSwapOption<ProfileCatalog>,
+    tunnels: Tunnels,
+}
+
+/// The running engine. Dropping it stops all its work.
+pub struct Engine {
+    runtime: Option<tokio::runtime::Runtime>,
+    commands: mpsc::UnboundedSender<Command>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    on_change: Arc<ArcSwapOption<ChangeHook>>,
+    shared: Arc<Shared>,
+}
+
+impl Engine {
+    /// Starts the runtime and begins the first inventory refresh at once.
+    pub fn start(config: EngineConfig) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("bastionless-engine")
+            .enable_all()
+            .build()?;
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        // The first refresh is queued below, so the first snapshot already says one is under way.
+        let first = Snapshot {
+            refreshing: true,
+            ..Snapshot::default()
+        };
+        let (publish, snapshots) = watch::channel(Arc::new(first));
+        let on_change: Arc<ArcSwapOption<ChangeHook>> = Arc::default();
+        let publisher = refresh::Publisher::new(publish, on_change.clone());
+        let tunnels = Tunnels::start(runtime.handle(), TunnelSettings::default(), {
+            let publisher = publisher.clone();
+            move |report| publisher.tunnels(report)
+        });
+        let shared = Arc::new(Shared {
+            publisher,
+            catalog: ArcSwapOption::empty(),
+            tunnels,
+        });
+        runtime.spawn(refresh::run(config, command_rx, shared.clone()));
+        let _ = commands.send(Command::Refresh);
+        Ok(Self {
+            runtime: Some(runtime),
+            commands,
+            snapshots,
+            on_change,
+            shared,
+        })
+    }
+
+    /// Queues a command; never blocks.
+    pub fn send(&self, command: Command) {
+        // The receiver lives as long as the runtime, which lives as long as `self`.
+        let _ = self.commands.send(command);
+    }
+
+    /// The latest snapshot. Cheap: a read lock and an `Arc` clone.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshots.borrow().clone()
+    }
+
+    /// Sets the function called after every change (the GUI's `request_repaint`).
+    pub fn on_change(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.on_change.store(Some(Arc::new(Box::new(hook))));
+    }
+
+    /// Blocks the calling thread until a snapshot satisfies `done` or `timeout` passes, and returns
+    /// the latest snapshot either way. For the CLI; must not be called from the engine's runtime.
+    pub fn wait_until(&self, timeout: Duration, done: impl Fn(&Snapshot) -> bool) -> Arc<Snapshot> {
+        let mut rx = self.snapshots.clone();
+        // The timer must be created inside the runtime, so the whole future is built there.
+        let _ =
+            self.block_on(async { tokio::time::timeout(timeout, rx.wait_for(|s| done(s))).await });
+        self.snapshot()
+    }
+
+    /// Opens a listener tunnel to `remote_port` on `host` (see [`Command::OpenTunnel`]) and
+    /// returns its 127.0.0.1 address once bound. The tunnel keeps serving on the engine's runtime
+    /// until closed or the engine is dropped. For the CLI; not from the engine's runtime.
+    pub fn open_tunnel_blocking(
+        &self,
+        host: &HostKey,
+        remote_port: u16,
+        local_port: Option<u16>,
+    ) -> Result<SocketAddr, String> {
+        self.block_on(connect::open_listener(
+            &self.shared,
+            host,
+            remote_port,
+            local_port,
+        ))
+    }
+
+    /// Carries this process's stdin and stdout to `remote_port` on `host` through one tunnel
+    /// connection (for `ssh -o ProxyCommand`), and returns when it ends. For the CLI; not from
+    /// the engine's runtime.
+    pub fn proxy_stdio_blocking(&self, host: &HostKey, remote_port: u16) -> Result<(), String> {
+        self.block_on(connect::proxy_stdio(&self.shared, host, remote_port))
+    }
+
+    /// Pushes a fresh Ed25519 key for `os_user` to `host` with EC2 Instance Connect; ssh has 60
+    /// seconds to use it. Dropping the key deletes its file. For the CLI; not from the engine's
+    /// runtime.
+    pub fn push_ssh_key_blocking(
+        &self,
+        host: &HostKey,
+        os_user: &str,
+    ) -> Result<EphemeralKey, String> {
+        self.block_on(connect::push_ssh_key(&self.shared, host, os_user))
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives until the engine is dropped")
+            .block_on(future)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tunnel::TunnelState;
+
+    /// An engine over empty AWS files, with its first refresh done.
+    fn idle_engine(dir: &tempfile::TempDir) -> Engine {
+        let files = AwsFiles::at(dir.path().join("config"), dir.path().join("credentials"));
+        let engine = Engine::start(EngineConfig { aws_files: files }).unwrap();
+        let snapshot = engine.wait_until(Duration::from_secs(10), |s| !s.refreshing);
+        assert!(!snapshot.refreshing);
+        engine
+    }
+
+    fn unknown_host() -> HostKey {
+        HostKey {
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+            instance_id: "i-0123456789abcdef0".into(),
+        }
+    }
+
+    #[test]
+    fn a_tunnel_to_a_host_nobody_sees_fails_with_the_reason_and_can_be_dismissed() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = idle_engine(&dir);
+        let error = engine
+            .open_tunnel_blocking(&unknown_host(), 22, None)
+            .unwrap_err();
+        assert!(error.contains("is not in the host list"), "{error}");
+
+        engine.send(Command::OpenTunnel {
+            host: unknown_host(),
+            remote_port: 3389,
+            local_port: None,
+        });
+        let snapshot = engine.wait_until(Duration::from_secs(10), |s| {
+            s.tunnels.len() == 2 && s.tunnels.iter().all(|t| t.is_finished())
+        });
+        let tunnel = snapshot
+            .tunnels
+            .iter()
+            .find(|t| t.target.remote_port == 3389)
+            .expect("the command's tunnel is listed");
+        assert!(
+            matches!(&tunnel.state, TunnelState::Failed { reason } if reason.contains("i-0123456789abcdef0")),
+            "{tunnel:?}"
+        );
+        assert_eq!(tunnel.target.host_name, "i-0123456789abcdef0");
+
+        engine.send(Command::CloseTunnel(tunnel.id));
+        let id = tunnel.id;
+        let snapshot = engine.wait_until(Duration::from_secs(10), |s| {
+            s.tunnels.iter().all(|t| t.id != id)
+        });
+        assert_eq!(snapshot.tunnels.len(), 1);
+    }
+
+    #[test]
+    fn keys_and_stdio_for_a_host_nobody_sees_fail_before_any_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = idle_engine(&dir);
+        let error = engine
+            .push_ssh_key_blocking(&unknown_host(), "ec2-user")
+            .unwrap_err();
+        assert!(error.contains("is not in the host list"), "{error}");
+        let error = engine
+            .proxy_stdio_blocking(&unknown_host(), 22)
+            .unwrap_err();
+        assert!(error.contains("is not in the host list"), "{error}");
+    }
+}

@@ -1,0 +1,140 @@
+//! The `Host` model: one EC2 instance as every other part of Bastionless sees it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One EC2 instance, with where it was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    pub instance_id: String,
+    /// The `Name` tag, when the instance has one.
+    pub name: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub state: InstanceState,
+    pub platform: Platform,
+    pub private_ip: Option<String>,
+    pub public_ip: Option<String>,
+    pub vpc_id: Option<String>,
+    pub subnet_id: Option<String>,
+    pub availability_zone: Option<String>,
+    /// The EC2 key pair the instance was launched with.
+    pub key_name: Option<String>,
+    /// The AMI the instance runs, when EC2 reported it: the best hint for its default OS user.
+    #[serde(default)]
+    pub image: Option<HostImage>,
+    /// The profile the instance was found through.
+    pub profile: String,
+    pub account_id: String,
+    pub region: String,
+}
+
+impl Host {
+    /// What a person calls this host: its Name tag, else its instance id.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.instance_id)
+    }
+
+    /// Which instance this is, independent of the profile it was found through.
+    pub fn key(&self) -> HostKey {
+        HostKey {
+            account_id: self.account_id.clone(),
+            region: self.region.clone(),
+            instance_id: self.instance_id.clone(),
+        }
+    }
+
+    /// Whether this host is the instance `key` names.
+    pub fn has_key(&self, key: &HostKey) -> bool {
+        self.instance_id == key.instance_id
+            && self.region == key.region
+            && self.account_id == key.account_id
+    }
+}
+
+/// One instance, wherever it was seen: several profiles (say, a read-only and an admin role in
+/// the same account) can see the same instance, and commands name the instance, not the profile.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HostKey {
+    pub account_id: String,
+    pub region: String,
+    pub instance_id: String,
+}
+
+impl std::fmt::Display for HostKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (account {}, {})",
+            self.instance_id, self.account_id, self.region
+        )
+    }
+}
+
+/// What is known about an instance's AMI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostImage {
+    /// `ami-…`, from `DescribeInstances`.
+    pub id: String,
+    /// The AMI's name (`ubuntu/images/hvm-ssd-gp3/ubuntu-noble-…`), from `DescribeImages`; absent
+    /// when the AMI is private to another account, deregistered, or could not be described.
+    pub name: Option<String>,
+    /// EC2's `PlatformDetails` (`Linux/UNIX`, `Red Hat Enterprise Linux`, `Ubuntu Pro`, `Windows`…).
+    pub platform_details: Option<String>,
+}
+
+/// The instance lifecycle states EC2 reports, in its own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceState {
+    Pending,
+    Running,
+    ShuttingDown,
+    Terminated,
+    Stopping,
+    Stopped,
+}
+
+impl InstanceState {
+    /// EC2's name for the state (`shutting-down`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+        }
+    }
+
+    /// Parses EC2's state name.
+    pub fn from_ec2(name: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Running,
+            Self::ShuttingDown,
+            Self::Terminated,
+            Self::Stopping,
+            Self::Stopped,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+}
+
+/// The operating-system family, which decides SSH versus RDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Linux,
+    Windows,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Linux => "linux",
+            Self::Windows => "windows",
+        }
+    }
+}

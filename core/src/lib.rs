@@ -1,0 +1,22 @@
+//! Bastionless core: every behaviour of the app, and no pixels.
+//!
+//! The app talks to one façade, [`engine::Engine`]: it sends [`engine::Command`]s and renders the
+//! latest immutable [`engine::Snapshot`]. Everything below the engine is a capability with one job:
+//!
+//! - [`profiles`]: the AWS shared config and credentials files, read per profile, so that one broken
+//!   section hides one profile and never the others.
+//! - [`inventory`]: the fan-out over profiles that finds EC2 instances and EC2 Instance Connect
+//!   Endpoints, mapped into [`inventory::Host`] and [`inventory::EicEndpoint`].
+//! - [`eic`]: EC2 Instance Connect Endpoint tunnels (the WebSocket protocol, endpoint choice,
+//!   ephemeral SSH keys).
+//! - [`tunnel`]: the tunnel manager: loopback listeners and stdio pipes over a route, with stats.
+//! - [`engine`]: the background tokio runtime that owns all network work.
+
+pub mod eic;
+pub mod engine;
+pub mod inventory;
+pub mod launch;
+pub mod profiles;
+mod sdk_error;
+pub mod ssm;
+pub mod tunnel;

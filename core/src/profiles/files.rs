@@ -1,0 +1,62 @@
+//! Where the AWS shared files live, following the AWS tools' environment variables.
+
+use std::path::{Path, PathBuf};
+
+/// The two shared files and the profile the environment prefers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsFiles {
+    pub config: PathBuf,
+    pub credentials: PathBuf,
+    /// `AWS_PROFILE`, if set.
+    pub preferred_profile: Option<String>,
+    /// `AWS_REGION` / `AWS_DEFAULT_REGION`, used for profiles that name no region of their own.
+    pub fallback_region: Option<String>,
+    /// `AWS_CA_BUNDLE`, trusted by every profile.
+    pub ca_bundle_env: Option<PathBuf>,
+}
+
+impl AwsFiles {
+    /// `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE` / `AWS_PROFILE`, else `~/.aws/config` and
+    /// `~/.aws/credentials`.
+    pub fn from_env() -> Self {
+        let home = directories::BaseDirs::new()
+            .map(|d| d.home_dir().to_path_buf())
+            .unwrap_or_default();
+        let from = |var: &str, default: &str| {
+            std::env::var_os(var)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(".aws").join(default))
+        };
+        Self {
+            config: from("AWS_CONFIG_FILE", "config"),
+            credentials: from("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+            preferred_profile: std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()),
+            fallback_region: ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .into_iter()
+                .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty())),
+            ca_bundle_env: std::env::var_os("AWS_CA_BUNDLE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+        }
+    }
+
+    /// Explicit paths (tests, the simulator, `--demo`).
+    pub fn at(config: impl Into<PathBuf>, credentials: impl Into<PathBuf>) -> Self {
+        Self {
+            config: config.into(),
+            credentials: credentials.into(),
+            preferred_profile: None,
+            fallback_region: None,
+            ca_bundle_env: None,
+        }
+    }
+}
+
+/// The file's text, or empty when it does not exist.
+pub(super) fn read_optional(path: &Path) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    }
+}

@@ -1,0 +1,74 @@
+//! An `aws-config` SDK configuration per profile.
+//!
+//! The SDK reads only the valid sections (so one broken profile cannot break the others), and
+//! each profile's credentials come from that profile alone: the default chain would let
+//! `AWS_ACCESS_KEY_ID` in the environment silently replace every profile's identity.
+//!
+//! The Rust SDK does not read `ca_bundle` / `AWS_CA_BUNDLE` itself, so a profile that names one
+//! gets its own HTTPS client trusting the OS roots plus that bundle.
+
+use super::{Profile, ProfileCatalog};
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use std::path::PathBuf;
+
+impl ProfileCatalog {
+    /// The SDK configuration for `profile`: its region, `endpoint_url`, CA bundle and credentials.
+    pub async fn sdk_config(&self, profile: &Profile) -> Result<SdkConfig, String> {
+        let files = EnvConfigFiles::builder()
+            .with_contents(EnvConfigFileKind::Config, self.usable_config.clone())
+            .with_contents(
+                EnvConfigFileKind::Credentials,
+                self.usable_credentials.clone(),
+            )
+            .build();
+        let credentials = ProfileFileCredentialsProvider::builder()
+            .profile_files(files.clone())
+            .profile_name(&profile.name)
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .profile_files(files)
+            .profile_name(&profile.name)
+            .region(Region::new(profile.region.clone()))
+            .credentials_provider(credentials);
+        if !profile.ca_bundles.is_empty() {
+            loader = trusting_bundles(loader, &profile.ca_bundles).await?;
+        }
+        Ok(loader.load().await)
+    }
+}
+
+/// `loader` with an HTTPS client that trusts the OS roots and the PEM certificates in `bundles`.
+async fn trusting_bundles(
+    loader: ConfigLoader,
+    bundles: &[PathBuf],
+) -> Result<ConfigLoader, String> {
+    let mut trust = TrustStore::empty().with_native_roots(true);
+    for bundle in bundles {
+        let pem = tokio::fs::read(bundle).await.map_err(|e| {
+            format!(
+                "Cannot read the CA bundle {} (ca_bundle / AWS_CA_BUNDLE): {e}",
+                bundle.display()
+            )
+        })?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(format!(
+                "The CA bundle {} holds no PEM certificate (ca_bundle / AWS_CA_BUNDLE).",
+                bundle.display()
+            ));
+        }
+        trust = trust.with_pem_certificate(pem);
+    }
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(loader.http_client(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(context)
+            .build_https(),
+    ))
+}

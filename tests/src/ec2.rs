@@ -1,0 +1,64 @@
+//! Amazon EC2, EC2 query protocol, API version 2016-11-15.
+//!
+//! Every caller sees only its own account in the region it signed for, as in AWS.
+
+mod describe;
+mod describe_instance_connect_endpoints;
+mod describe_instances;
+mod describe_security_groups;
+mod describe_vpcs;
+mod filter;
+
+use axum::http::StatusCode;
+
+use crate::auth::AuthError;
+use crate::error::AwsError;
+use crate::service::{QueryCall, invalid_action};
+use crate::sigv4::SigV4Error;
+
+pub const API_VERSION: &str = "2016-11-15";
+pub const XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
+
+pub fn call(call: &QueryCall<'_>) -> Result<String, AwsError> {
+    match call.action {
+        "DescribeInstances" => describe_instances::respond(call),
+        "DescribeInstanceConnectEndpoints" => describe_instance_connect_endpoints::respond(call),
+        "DescribeSecurityGroups" => describe_security_groups::respond(call),
+        "DescribeSubnets" => describe_vpcs::describe_subnets(call),
+        "DescribeVpcs" => describe_vpcs::describe_vpcs(call),
+        other => Err(invalid_action(format!(
+            "The action {other} is not valid for this web service."
+        ))),
+    }
+}
+
+/// EC2 answers almost every authentication problem with `AuthFailure` (401), whether the key
+/// is unknown or the signature wrong; a stale or future timestamp is `RequestExpired`.
+pub fn auth_error(error: &AuthError) -> AwsError {
+    let auth_failure = || {
+        AwsError::new(
+            StatusCode::UNAUTHORIZED,
+            "AuthFailure",
+            "AWS was not able to validate the provided access credentials",
+        )
+    };
+    match error {
+        AuthError::Signature(SigV4Error::Missing) => AwsError::bad_request(
+            "MissingParameter",
+            "The request must contain the parameter AWSAccessKeyId",
+        ),
+        AuthError::Signature(incomplete @ SigV4Error::Incomplete(_)) => {
+            AwsError::bad_request("IncompleteSignature", incomplete.to_string())
+        }
+        AuthError::Signature(SigV4Error::Expired { .. } | SigV4Error::NotYetCurrent { .. }) => {
+            AwsError::bad_request("RequestExpired", "Request has expired.")
+        }
+        AuthError::Signature(
+            SigV4Error::ScopeDateMismatch { .. }
+            | SigV4Error::PayloadHashMismatch
+            | SigV4Error::SignatureMismatch { .. },
+        )
+        | AuthError::UnknownAccessKey
+        | AuthError::UnknownRegion(_) => auth_failure(),
+    }
+}

@@ -1,0 +1,215 @@
+//! An admitted tunnel: connect to the target, then carry bytes between the WebSocket and the
+//! target until one side ends, the tunnel's time is up, or the simulator stops.
+//!
+//! Like the product's pump, both directions run at once (a sequential loop deadlocks as soon as
+//! both sides are blocked writing to each other), each holding at most one frame or one read.
+//! How the tunnel ends decides its Close frame:
+//!
+//! | ending | Close |
+//! |---|---|
+//! | target unreachable | 1011 "Unable to connect to target" (reason as AWS sends it; the code is a guess) |
+//! | target closed its side | 1000 |
+//! | `maxTunnelDuration` reached | 1000 "Maximum tunnel duration reached" (AWS documents no code or reason) |
+//! | a text frame from the client | 1003 |
+//! | simulator stopping | 1001 |
+//! | client closed | the client's Close, echoed |
+
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use super::admission::{Admitted, Target};
+use crate::listener::{BoxedIo, ShutdownSignal, stopped};
+use crate::scenario::Backend;
+use crate::world::World;
+
+/// The reason AWS gives when the endpoint cannot reach the target.
+pub const UNREACHABLE: &str = "Unable to connect to target";
+
+/// How long the endpoint waits for TCP to a target.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the endpoint waits for the client's Close reply.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Bytes read from the target per frame.
+const READ_CHUNK: usize = 32 * 1024;
+
+type Sink = SplitSink<WebSocketStream<BoxedIo>, Message>;
+type Stream = SplitStream<WebSocketStream<BoxedIo>>;
+
+pub async fn run(
+    world: &World,
+    websocket: WebSocketStream<BoxedIo>,
+    admitted: Admitted,
+    shutdown: ShutdownSignal,
+) {
+    let Admitted {
+        endpoint_id,
+        max_duration,
+        target,
+        slot,
+        ..
+    } = admitted;
+    let (mut sink, mut stream) = websocket.split();
+    let connected = match target {
+        Target::Reachable {
+            instance_id,
+            backend,
+        } => connect(world, &instance_id, backend)
+            .await
+            .map_err(|error| format!("{instance_id} ({backend}) refused: {error}")),
+        Target::Unreachable(reason) => Err(reason),
+    };
+    let target = match connected {
+        Ok(target) => target,
+        Err(reason) => {
+            tracing::info!(%endpoint_id, %reason, "closing the tunnel: {UNREACHABLE}");
+            close(&mut sink, &mut stream, CloseCode::Error, UNREACHABLE).await;
+            return;
+        }
+    };
+    let time_limit = world.clock.real_duration(max_duration);
+    let ending = carry(&mut sink, &mut stream, target, time_limit, shutdown).await;
+    tracing::debug!(%endpoint_id, ?ending, "tunnel ended");
+    match ending {
+        Ending::ClientClosed => {
+            // tungstenite has queued the reply to the client's Close; send it.
+            let _ = sink.close().await;
+        }
+        Ending::TargetClosed => close(&mut sink, &mut stream, CloseCode::Normal, "").await,
+        Ending::TimeUp => {
+            close(
+                &mut sink,
+                &mut stream,
+                CloseCode::Normal,
+                "Maximum tunnel duration reached",
+            )
+            .await;
+        }
+        Ending::TextFrame => {
+            close(
+                &mut sink,
+                &mut stream,
+                CloseCode::Unsupported,
+                "Tunnels carry binary frames only",
+            )
+            .await;
+        }
+        Ending::Stopping => close(&mut sink, &mut stream, CloseCode::Away, "").await,
+    }
+    drop(slot);
+}
+
+#[derive(Debug)]
+enum Ending {
+    ClientClosed,
+    TargetClosed,
+    TimeUp,
+    TextFrame,
+    Stopping,
+}
+
+/// Opens TCP (or the in-process echo) to the instance's port.
+async fn connect(world: &World, instance_id: &str, backend: Backend) -> std::io::Result<BoxedIo> {
+    match backend {
+        Backend::Echo => {
+            let (ours, theirs) = tokio::io::duplex(64 * 1024);
+            tokio::spawn(async move {
+                let (mut from_client, mut to_client) = tokio::io::split(theirs);
+                let _ = tokio::io::copy(&mut from_client, &mut to_client).await;
+                let _ = to_client.shutdown().await;
+            });
+            Ok(Box::new(ours))
+        }
+        Backend::Tcp(address) => {
+            let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))??;
+            let _ = tcp.set_nodelay(true);
+            Ok(Box::new(tcp))
+        }
+        Backend::Sshd => {
+            let tcp = world.sshd.connect(instance_id).await?;
+            let _ = tcp.set_nodelay(true);
+            Ok(Box::new(tcp))
+        }
+    }
+}
+
+async fn carry(
+    sink: &mut Sink,
+    stream: &mut Stream,
+    target: BoxedIo,
+    time_limit: Duration,
+    mut shutdown: ShutdownSignal,
+) -> Ending {
+    let (mut from_target, mut to_target) = tokio::io::split(target);
+    let upstream = async {
+        while let Some(message) = stream.next().await {
+            match message {
+                Ok(Message::Binary(data)) => {
+                    if to_target.write_all(&data).await.is_err() {
+                        return Ending::TargetClosed;
+                    }
+                }
+                Ok(Message::Text(_)) => return Ending::TextFrame,
+                Ok(Message::Close(_)) | Err(_) => break,
+                // Pings are answered by tungstenite as the stream is read.
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
+            }
+        }
+        let _ = to_target.shutdown().await;
+        Ending::ClientClosed
+    };
+    let downstream = async {
+        let mut buffer = vec![0; READ_CHUNK];
+        loop {
+            match from_target.read(&mut buffer).await {
+                Ok(0) | Err(_) => return Ending::TargetClosed,
+                Ok(n) => {
+                    if sink
+                        .send(Message::binary(buffer[..n].to_vec()))
+                        .await
+                        .is_err()
+                    {
+                        return Ending::ClientClosed;
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        ending = upstream => ending,
+        ending = downstream => ending,
+        () = tokio::time::sleep(time_limit) => Ending::TimeUp,
+        () = stopped(&mut shutdown) => Ending::Stopping,
+    }
+}
+
+/// Sends a Close frame and waits (briefly) for the client's reply.
+async fn close(sink: &mut Sink, stream: &mut Stream, code: CloseCode, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    if sink.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if message.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    let _ = sink.close().await;
+}

@@ -1,0 +1,314 @@
+//! `bastionless-sim`: a faithful AWS stand-in on loopback.
+//!
+//! The app's `--demo` mode and every end-to-end test run against it. It speaks the real wire
+//! protocols — EC2 query/XML, STS `awsQuery`, EC2 Instance Connect JSON and the EC2 Instance
+//! Connect Endpoint `openTunnel` WebSocket — over HTTPS/WSS on `127.0.0.1` with a CA made for
+//! the run, verifies SigV4 on every request with its own implementation, and writes AWS config
+//! and credentials files whose profiles carry `endpoint_url` and `ca_bundle`, so an unmodified
+//! SDK talks to it. Tunnels reach real local services: a real OpenSSH `sshd` per instance whose
+//! authorized keys are the ones pushed with `SendSSHPublicKey`. Passing against it should mean
+//! working against AWS.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use bastionless_sim::{Scenario, Simulator};
+//! let sim = Simulator::start(Scenario::demo()).await?;
+//! for (name, value) in sim.env_vars() {
+//!     println!("export {name}={value}");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! What a simulated AWS contains comes from a [`Scenario`]; how it runs (TLS or plain text, a
+//! fast clock for expiry tests) from [`SimOptions`]; [`BackgroundSimulator`] runs one on its own
+//! thread for synchronous callers.
+
+mod auth;
+mod background;
+mod clock;
+mod ec2;
+mod eic;
+mod error;
+mod instance_connect;
+mod listener;
+mod query;
+pub mod scenario;
+mod server;
+mod service;
+mod shared_config;
+mod sigv4;
+mod sshd;
+mod sts;
+mod tls;
+mod world;
+mod xml;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+pub use background::BackgroundSimulator;
+pub use clock::Clock;
+pub use scenario::Scenario;
+
+use listener::Listener;
+use scenario::Backend;
+use shared_config::SharedConfigFiles;
+use sshd::SshdHarness;
+use tls::TlsMaterial;
+use world::{EndpointNames, World};
+
+/// The instance tag that names the OS user to log in as: a Bastionless convention, set by the
+/// simulator on instances whose port 22 is a real sshd (which can only log in a local user).
+pub const LOGIN_USER_TAG: &str = "bastionless:user";
+
+/// How a simulator runs.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Serve HTTPS and WSS with a CA made for the run (the default), or plain HTTP and WS.
+    /// Plain text exists for loopback debugging with tools that cannot take a CA bundle; the
+    /// product accepts it only for loopback addresses.
+    pub tls: bool,
+    /// The clock AWS-side lifetimes run on: pushed keys (60 s) and `maxTunnelDuration`.
+    pub clock: Clock,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            tls: true,
+            clock: Clock::real(),
+        }
+    }
+}
+
+impl SimOptions {
+    /// Plain HTTP and WS instead of TLS.
+    pub fn plain_text(mut self) -> Self {
+        self.tls = false;
+        self
+    }
+
+    /// Runs AWS-side lifetimes on `clock`.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+/// A running simulator on the current tokio runtime. Dropping it stops the servers, kills the
+/// sshd servers it started and removes the generated files.
+#[derive(Debug)]
+pub struct Simulator {
+    world: Arc<World>,
+    control_plane: Listener,
+    tunnels: Listener,
+    tls: bool,
+    files: SharedConfigFiles,
+}
+
+impl Simulator {
+    /// [`Simulator::start_with`] the default options: TLS, real time.
+    pub async fn start(scenario: Scenario) -> anyhow::Result<Simulator> {
+        Simulator::start_with(scenario, SimOptions::default()).await
+    }
+
+    /// Validates `scenario`, binds two ports on `127.0.0.1` (the control plane and the EC2
+    /// Instance Connect Endpoint), and writes the AWS config, credentials and CA bundle into a
+    /// private temporary directory.
+    pub async fn start_with(
+        mut scenario: Scenario,
+        options: SimOptions,
+    ) -> anyhow::Result<Simulator> {
+        scenario.validate()?;
+        let files =
+            SharedConfigFiles::create().context("cannot create the simulator's directory")?;
+        let sshd = SshdHarness::detect(files.dir().join("sshd"));
+        advertise_login_user(&mut scenario, &sshd);
+        let tls = options
+            .tls
+            .then(TlsMaterial::generate)
+            .transpose()
+            .context("cannot make the simulator's TLS certificates")?;
+
+        let control_listener = listener::bind()
+            .await
+            .context("cannot bind the control plane on 127.0.0.1")?;
+        let tunnel_listener = listener::bind()
+            .await
+            .context("cannot bind the EC2 Instance Connect Endpoint on 127.0.0.1")?;
+        let control_addr = control_listener.local_addr()?;
+        let tunnel_addr = tunnel_listener.local_addr()?;
+        let endpoint_names = endpoint_names(tunnel_addr, options.tls);
+        let world = Arc::new(World::new(
+            Arc::new(scenario),
+            endpoint_names,
+            options.clock,
+            sshd,
+        ));
+        let acceptor = tls.as_ref().map(TlsMaterial::acceptor);
+        let control_plane = server::serve(control_listener, acceptor.clone(), Arc::clone(&world))?;
+        let tunnels = eic::serve(tunnel_listener, acceptor, Arc::clone(&world))?;
+        let endpoint_url = endpoint_url(control_addr, options.tls);
+        let mut files = files;
+        files
+            .write(
+                &world.scenario,
+                &endpoint_url,
+                tls.as_ref().map(TlsMaterial::ca_pem),
+            )
+            .context("cannot write the simulator's AWS config files")?;
+        Ok(Simulator {
+            world,
+            control_plane,
+            tunnels,
+            tls: options.tls,
+            files,
+        })
+    }
+
+    /// `https://127.0.0.1:PORT` (or `http://…` in plain text), the `endpoint_url` of every
+    /// generated profile.
+    pub fn endpoint_url(&self) -> String {
+        endpoint_url(self.control_plane.local_addr(), self.tls)
+    }
+
+    /// The EC2 Instance Connect Endpoint listener, as every endpoint's `DnsName` reports it.
+    pub fn tunnel_endpoint(&self) -> &str {
+        &self.world.endpoint_names.dns_name
+    }
+
+    /// The generated AWS config file (`AWS_CONFIG_FILE`).
+    pub fn config_file(&self) -> &Path {
+        self.files.config_file()
+    }
+
+    /// The generated AWS credentials file (`AWS_SHARED_CREDENTIALS_FILE`).
+    pub fn credentials_file(&self) -> &Path {
+        self.files.credentials_file()
+    }
+
+    /// The CA certificate (PEM) to trust, when serving TLS: `ca_bundle` in every generated
+    /// profile and `AWS_CA_BUNDLE` in [`Simulator::env_vars`].
+    pub fn ca_bundle(&self) -> Option<&Path> {
+        self.files.ca_bundle()
+    }
+
+    /// The environment that points an AWS SDK or CLI at this simulator.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        env_vars(
+            self.config_file(),
+            self.credentials_file(),
+            self.ca_bundle(),
+        )
+    }
+
+    /// The scenario being simulated, as served: with the `bastionless:user` tags added.
+    pub fn scenario(&self) -> &Scenario {
+        &self.world.scenario
+    }
+
+    /// The clock AWS-side lifetimes run on.
+    pub fn clock(&self) -> Clock {
+        self.world.clock
+    }
+
+    /// The local user the sshd backends log in (also the `bastionless:user` tag), or `None`
+    /// when OpenSSH is not installed here.
+    pub fn login_user(&self) -> Option<&str> {
+        self.world.sshd.login_user()
+    }
+
+    /// Makes the next `calls` calls of `action` (`SendSSHPublicKey`, `DescribeInstances`, …)
+    /// fail with the service's throttling error.
+    pub fn throttle(&self, action: &str, calls: u32) {
+        self.world.faults.throttle(action, calls);
+    }
+
+    /// The keys pushed with `SendSSHPublicKey` that authorize `os_user` on `instance_id` now.
+    pub fn pushed_keys(&self, instance_id: &str, os_user: &str) -> Vec<String> {
+        self.world
+            .keys
+            .valid(instance_id, os_user, self.world.clock.now())
+    }
+
+    /// How many tunnels `endpoint_id` carries now.
+    pub fn open_tunnels(&self, endpoint_id: &str) -> usize {
+        self.world.tunnels.count(endpoint_id)
+    }
+
+    /// Stops serving, closes tunnels and waits for in-flight requests, then stops the sshd
+    /// servers and removes the generated files.
+    pub async fn shutdown(self) {
+        self.control_plane.stop().await;
+        self.tunnels.stop().await;
+        self.world.sshd.stop();
+    }
+}
+
+/// Tags every instance whose port 22 is a real sshd with the local user it logs in, unless the
+/// scenario names a user itself. Without OpenSSH there is no such user to name.
+fn advertise_login_user(scenario: &mut Scenario, sshd: &SshdHarness) {
+    let Some(user) = sshd.login_user() else {
+        if scenario
+            .instances
+            .iter()
+            .any(|instance| instance.backends.iter().any(|(_, b)| b == Backend::Sshd))
+        {
+            tracing::warn!(
+                "instances have sshd backends, but they will refuse connections: OpenSSH's sshd is not available here"
+            );
+        }
+        return;
+    };
+    for instance in &mut scenario.instances {
+        if instance.backends.iter().any(|(_, b)| b == Backend::Sshd) {
+            instance
+                .tags
+                .entry(LOGIN_USER_TAG.to_owned())
+                .or_insert_with(|| user.to_owned());
+        }
+    }
+}
+
+fn endpoint_url(address: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{address}")
+}
+
+/// The endpoint names for a tunnel listener at `address`: `127.0.0.1:PORT`, and
+/// `localhost:PORT` as the FIPS name (the certificate covers both). In plain text the names
+/// carry `ws://`, the only way to tell a client not to use TLS.
+fn endpoint_names(address: SocketAddr, tls: bool) -> EndpointNames {
+    let scheme = if tls { "" } else { "ws://" };
+    EndpointNames {
+        dns_name: format!("{scheme}{address}"),
+        fips_dns_name: format!("{scheme}localhost:{}", address.port()),
+    }
+}
+
+fn env_vars(
+    config_file: &Path,
+    credentials_file: &Path,
+    ca_bundle: Option<&Path>,
+) -> Vec<(String, String)> {
+    let mut vars = vec![
+        (
+            "AWS_CONFIG_FILE".to_owned(),
+            config_file.display().to_string(),
+        ),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE".to_owned(),
+            credentials_file.display().to_string(),
+        ),
+        // No instance metadata service exists here; don't let an SDK wait for one.
+        ("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()),
+    ];
+    if let Some(bundle) = ca_bundle {
+        // For tools that read the bundle only from the environment (boto3, AWS CLI v1).
+        vars.push(("AWS_CA_BUNDLE".to_owned(), bundle.display().to_string()));
+    }
+    vars
+}

@@ -1,0 +1,200 @@
+//! The services the simulator answers, keyed by the signing name in a request's SigV4
+//! credential scope (`…/us-east-1/ec2/aws4_request`) — the same thing that tells real AWS
+//! endpoints apart, so one loopback port can serve them all.
+//!
+//! A new service is a variant here and a module of its own; each module owns its actions and
+//! its spelling of authentication failures.
+
+use axum::http::StatusCode;
+
+use crate::auth::{AuthError, Caller};
+use crate::error::{AwsError, Protocol};
+use crate::query::QueryParams;
+use crate::scenario::Scenario;
+use crate::sigv4::{self, HttpRequest};
+use crate::world::World;
+use crate::{ec2, instance_connect, sts};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Ec2,
+    Sts,
+    /// EC2 Instance Connect's API (`SendSSHPublicKey`), not its tunnel endpoint.
+    InstanceConnect,
+}
+
+/// One authenticated query-protocol call, as a service's action sees it.
+#[derive(Debug)]
+pub struct QueryCall<'a> {
+    pub world: &'a World,
+    pub scenario: &'a Scenario,
+    pub caller: Caller<'a>,
+    pub action: &'a str,
+    pub params: &'a QueryParams,
+    pub request_id: &'a str,
+}
+
+impl Service {
+    /// The service a request is for: its credential scope's signing name or, for a request
+    /// that is not signed at all, the query protocols' `Version` parameter or the JSON
+    /// protocol's `X-Amz-Target` header.
+    pub fn of_request(request: &HttpRequest<'_>) -> Result<Service, String> {
+        match sigv4::claimed_service(request) {
+            Some(name) => Service::from_signing_name(&name)
+                .ok_or_else(|| format!("bastionless-sim does not simulate the `{name}` service")),
+            None => {
+                let by_target = json_target(request)
+                    .filter(|target| target.starts_with(instance_connect::TARGET_PREFIX))
+                    .map(|_| Service::InstanceConnect);
+                by_target
+                    .or_else(|| {
+                        QueryParams::parse(request.query, request.body)
+                            .ok()
+                            .and_then(|params| {
+                                params.get("Version").and_then(Service::from_api_version)
+                            })
+                    })
+                    .ok_or_else(|| {
+                        "bastionless-sim cannot tell which AWS service this unsigned request is for"
+                            .to_owned()
+                    })
+            }
+        }
+    }
+
+    fn from_signing_name(name: &str) -> Option<Service> {
+        match name {
+            "ec2" => Some(Service::Ec2),
+            "sts" => Some(Service::Sts),
+            instance_connect::SIGNING_NAME => Some(Service::InstanceConnect),
+            _ => None,
+        }
+    }
+
+    fn from_api_version(version: &str) -> Option<Service> {
+        match version {
+            ec2::API_VERSION => Some(Service::Ec2),
+            sts::API_VERSION => Some(Service::Sts),
+            _ => None,
+        }
+    }
+
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            Service::Ec2 => "ec2",
+            Service::Sts => "sts",
+            Service::InstanceConnect => instance_connect::SIGNING_NAME,
+        }
+    }
+
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Service::Ec2 => Protocol::Ec2Query,
+            Service::Sts => Protocol::AwsQuery { xmlns: sts::XMLNS },
+            Service::InstanceConnect => Protocol::Json,
+        }
+    }
+
+    /// The `Content-Type` of this service's responses.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Service::Ec2 => "text/xml;charset=UTF-8",
+            Service::Sts => "text/xml",
+            Service::InstanceConnect => "application/x-amz-json-1.1",
+        }
+    }
+
+    /// How this service reports a request it could not authenticate.
+    pub fn auth_error(self, error: &AuthError) -> AwsError {
+        match self {
+            Service::Ec2 => ec2::auth_error(error),
+            Service::Sts => sts::auth_error(error),
+            Service::InstanceConnect => instance_connect::auth_error(error),
+        }
+    }
+
+    /// How this service says "slow down" (for injected throttling).
+    fn throttling_error(self) -> AwsError {
+        match self {
+            Service::Ec2 => AwsError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "RequestLimitExceeded",
+                "Request limit exceeded.",
+            ),
+            Service::Sts => AwsError::bad_request("Throttling", "Rate exceeded"),
+            Service::InstanceConnect => AwsError::bad_request(
+                "ThrottlingException",
+                "The requests were made too frequently and have been throttled. Wait a while and try again.",
+            ),
+        }
+    }
+
+    /// Runs an authenticated request; `Ok` is the response document.
+    pub fn call(
+        self,
+        world: &World,
+        caller: Caller<'_>,
+        request: &HttpRequest<'_>,
+        request_id: &str,
+    ) -> Result<String, AwsError> {
+        match self {
+            Service::InstanceConnect => {
+                let target = json_target(request).unwrap_or_default();
+                let action = target
+                    .strip_prefix(instance_connect::TARGET_PREFIX)
+                    .unwrap_or(target);
+                self.check_throttle(world, action)?;
+                instance_connect::call(world, caller, action, request.body, request_id)
+            }
+            Service::Ec2 | Service::Sts => {
+                let params = QueryParams::parse(request.query, request.body).map_err(|_| {
+                    AwsError::bad_request(
+                        "InvalidQueryParameter",
+                        "The AWS query string is malformed or does not adhere to AWS standards.",
+                    )
+                })?;
+                let action = params.get("Action").ok_or_else(|| {
+                    AwsError::bad_request(
+                        "MissingAction",
+                        "The request must contain the parameter Action.",
+                    )
+                })?;
+                self.check_throttle(world, action)?;
+                let call = QueryCall {
+                    world,
+                    scenario: &world.scenario,
+                    caller,
+                    action,
+                    params: &params,
+                    request_id,
+                };
+                if self == Service::Ec2 {
+                    ec2::call(&call)
+                } else {
+                    sts::call(&call)
+                }
+            }
+        }
+    }
+
+    fn check_throttle(self, world: &World, action: &str) -> Result<(), AwsError> {
+        if world.faults.take_throttle(action) {
+            Err(self.throttling_error())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The `X-Amz-Target` header of a JSON-protocol request (`Service.Operation`).
+fn json_target<'a>(request: &HttpRequest<'a>) -> Option<&'a str> {
+    request
+        .headers
+        .get("x-amz-target")
+        .and_then(|value| value.to_str().ok())
+}
+
+/// The `InvalidAction` error both query protocols return for an action they do not have.
+pub fn invalid_action(message: String) -> AwsError {
+    AwsError::new(StatusCode::BAD_REQUEST, "InvalidAction", message)
+}
