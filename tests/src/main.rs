@@ -6,8 +6,10 @@
 //! aws --profile prod ec2 describe-instances
 //! ```
 //!
-//! The `export` lines on stdout are all it prints there; logs go to stderr. It serves until
-//! SIGINT or SIGTERM, then removes the files it wrote.
+//! The `export` lines on stdout (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`,
+//! `AWS_EC2_METADATA_DISABLED`, `AWS_CA_BUNDLE`) are all it prints there; logs go to stderr. It
+//! serves HTTPS and WSS with a CA made for the run until SIGINT or SIGTERM, then removes the
+//! files it wrote and stops the sshd servers it started.
 
 use std::io::Write as _;
 use std::path::PathBuf;

@@ -8,9 +8,14 @@ use crate::aws_source::AwsSource;
 use crate::cli::target::{self, HostArgs};
 use anyhow::Context as _;
 use bastionless_core::eic::guess_os_user;
+use bastionless_core::engine::Snapshot;
 use bastionless_core::launch::{SshCommand, known_hosts_file};
 use std::ffi::OsString;
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// How long to wait for the tunnel's account of a failed login.
+const REASON_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, clap::Args)]
 pub struct SshArgs {
@@ -66,6 +71,26 @@ pub fn run(args: &SshArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
         .to_command()
         .status()
         .with_context(|| format!("could not run {}", args.ssh_program.to_string_lossy()))?;
+    if !status.success() {
+        // ssh only saw a closed connection; the tunnel knows why (and may still be recording it).
+        let failed = |s: &Snapshot| {
+            s.tunnels
+                .iter()
+                .any(|t| t.target.host == key && t.last_error.is_some())
+        };
+        let snapshot = engine.wait_until(REASON_WAIT, failed);
+        let reasons = snapshot
+            .tunnels
+            .iter()
+            .filter(|t| t.target.host == key)
+            .filter_map(|t| t.last_error.as_deref());
+        for reason in reasons {
+            eprintln!(
+                "bastionless: the tunnel to {} failed: {reason}",
+                host.display_name()
+            );
+        }
+    }
     // ssh's own exit code (255 for its own failures) is the caller's answer.
     Ok(ExitCode::from(status.code().map_or(255, |c| c as u8)))
 }

@@ -1,0 +1,221 @@
+//! The real OpenSSH client, through EC2 Instance Connect Endpoint tunnels, into the simulator's
+//! real `sshd`: the listener that `bastionless ssh` opens, and the stdio tunnel that
+//! `bastionless proxy` gives `ssh -o ProxyCommand` and `scp`.
+
+use bastionless_core::engine::{Engine, EngineConfig};
+use bastionless_core::profiles::AwsFiles;
+use bastionless_sim::{BackgroundSimulator, Scenario};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// A simulator of the demo scenario whose Linux hosts run a real sshd, and a data dir for
+/// Bastionless's known_hosts.
+struct World {
+    simulator: BackgroundSimulator,
+    data: tempfile::TempDir,
+}
+
+impl World {
+    fn start() -> Self {
+        assert!(
+            Path::new("/usr/sbin/sshd").exists(),
+            "these tests need OpenSSH's sshd (apt-get install openssh-server)"
+        );
+        Self {
+            simulator: BackgroundSimulator::start(Scenario::demo()).expect("simulator starts"),
+            data: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    /// A command with the simulator's AWS environment, and nothing of the user's.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command
+            .envs(self.simulator.env_vars())
+            .env("XDG_DATA_HOME", self.data.path());
+        command
+    }
+
+    fn bastionless(&self, args: &[&str]) -> Output {
+        self.command(env!("CARGO_BIN_EXE_bastionless"))
+            .args(args)
+            .output()
+            .expect("bastionless runs")
+    }
+
+    fn login_user(&self) -> String {
+        self.simulator
+            .login_user()
+            .expect("the simulator serves sshd as the local user")
+            .to_owned()
+    }
+
+    /// Options for the system ssh/scp: the ephemeral key, ProxyCommand through `bastionless
+    /// proxy`, and no interaction.
+    fn proxied_options(&self, key: &Path, host: &str) -> Vec<String> {
+        let proxy = format!("{} proxy {host}", env!("CARGO_BIN_EXE_bastionless"));
+        [
+            "-i",
+            key.to_str().expect("a UTF-8 path"),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain([format!("ProxyCommand={proxy}")])
+        .collect()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn bastionless_ssh_logs_in_through_an_eic_listener_with_a_fresh_key() {
+    let world = World::start();
+    let output = world.bastionless(&[
+        "ssh",
+        "web-eic-1",
+        "--",
+        "-o",
+        "BatchMode=yes",
+        "echo",
+        "ok",
+    ]);
+    assert!(output.status.success(), "stderr:\n{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "ok\n");
+
+    // The host key was pinned under the instance id in Bastionless's own known_hosts (which
+    // ssh may hash, so ask ssh-keygen).
+    let known = world.data.path().join("bastionless/known_hosts");
+    let web = world
+        .simulator
+        .scenario()
+        .instance_named("web-eic-1")
+        .expect("web-eic-1 exists");
+    let found = Command::new("ssh-keygen")
+        .arg("-F")
+        .arg(&web.instance_id)
+        .arg("-f")
+        .arg(&known)
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "{} is not in {}",
+        web.instance_id,
+        known.display()
+    );
+}
+
+#[test]
+fn ssh_and_scp_work_through_bastionless_proxy_and_bytes_arrive_intact() {
+    let world = World::start();
+    let files = AwsFiles::at(
+        world.simulator.config_file(),
+        world.simulator.credentials_file(),
+    );
+    let engine = Engine::start(EngineConfig { aws_files: files }).expect("engine starts");
+    let snapshot = engine.wait_until(Duration::from_secs(30), |s| !s.refreshing);
+    let host = snapshot.find_hosts("web-eic-1")[0].key();
+    let key = engine
+        .push_ssh_key_blocking(&host, &world.login_user())
+        .expect("key pushed");
+    let options = world.proxied_options(key.private_key_path(), "web-eic-1");
+    let destination = format!("{}@web-eic-1", world.login_user());
+
+    let output = world
+        .command("ssh")
+        .args(&options)
+        .args([&destination, "echo", "ok"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "stderr:\n{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "ok\n");
+
+    // 10 MiB there and back with scp (the sshd runs on this machine, so "remote" paths are local).
+    let scratch = tempfile::tempdir().unwrap();
+    let original: Vec<u8> = (0..10 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let local = scratch.path().join("blob");
+    std::fs::write(&local, &original).unwrap();
+    let remote = scratch.path().join("remote-copy");
+    let back = scratch.path().join("back");
+    for (from, to) in [
+        (
+            local.display().to_string(),
+            format!("{destination}:{}", remote.display()),
+        ),
+        (
+            format!("{destination}:{}", remote.display()),
+            back.display().to_string(),
+        ),
+    ] {
+        let output = world
+            .command("scp")
+            .arg("-q")
+            .args(&options)
+            .args([&from, &to])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "scp {from} {to}:\n{}",
+            text(&output.stderr)
+        );
+    }
+    let digest = |p: &Path| Sha256::digest(std::fs::read(p).unwrap());
+    assert_eq!(digest(&remote), Sha256::digest(&original));
+    assert_eq!(digest(&back), Sha256::digest(&original));
+}
+
+#[test]
+fn a_host_its_endpoint_cannot_reach_fails_with_the_reason_and_what_to_check() {
+    let world = World::start();
+    let output = world.bastionless(&[
+        "ssh",
+        "cache-eu-1",
+        "--",
+        "-o",
+        "BatchMode=yes",
+        "echo",
+        "ok",
+    ]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("Unable to connect to target"), "{stderr}");
+    assert!(stderr.contains("security group"), "{stderr}");
+}
+
+#[test]
+fn a_host_without_an_endpoint_in_its_vpc_is_refused_before_ssh_starts() {
+    let world = World::start();
+    let output = world.bastionless(&[
+        "ssh",
+        "app-ssm-1",
+        "--",
+        "-o",
+        "BatchMode=yes",
+        "echo",
+        "ok",
+    ]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("no EC2 Instance Connect Endpoint in vpc-"),
+        "{stderr}"
+    );
+}
