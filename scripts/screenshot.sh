@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates docs/screenshot.png: the app in --demo mode under a virtual X display.
-# Needs xvfb and imagemagick (apt-get install xvfb imagemagick). Usage: scripts/screenshot.sh [--release]
+# Needs xvfb, xdotool and imagemagick (apt-get install xvfb xdotool imagemagick). Usage: scripts/screenshot.sh [--release]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=debug
@@ -17,5 +17,6 @@ DISPLAY="$display" "$bin" --demo &
 app=$!
 # The inventory loads from the in-process simulator within a second; give the window time to map.
 sleep "${SCREENSHOT_WAIT:-6}"
-DISPLAY="$display" /usr/bin/import -window root docs/screenshot.png
+window=$(DISPLAY="$display" xdotool search --name "^Bastionless$" | head -n1)
+DISPLAY="$display" /usr/bin/import -window "${window:-root}" docs/screenshot.png
 echo "wrote docs/screenshot.png"
