@@ -3,16 +3,19 @@
 //! `--demo` starts the simulator on loopback and points the engine at the config and
 //! credentials files it writes, so the demo runs the very same code as real use. The simulator
 //! stops when the [`AwsSource`] is dropped, so whoever runs the engine keeps the source alive.
+//! The demo keeps no host cache: its hosts must never show up, stale, in a real session.
 
 use anyhow::Context as _;
+use bastionless_core::engine::EngineConfig;
+use bastionless_core::inventory::InventoryCache;
 use bastionless_core::profiles::AwsFiles;
 use bastionless_sim::{BackgroundSimulator, Scenario};
 
 /// The AWS files to read, and the simulator behind them when there is one.
 pub struct AwsSource {
     files: AwsFiles,
-    /// Held only to keep the demo simulator running.
-    _simulator: Option<BackgroundSimulator>,
+    /// Keeps the demo simulator running.
+    simulator: Option<BackgroundSimulator>,
 }
 
 impl AwsSource {
@@ -20,7 +23,7 @@ impl AwsSource {
     pub fn from_env() -> Self {
         Self {
             files: AwsFiles::from_env(),
-            _simulator: None,
+            simulator: None,
         }
     }
 
@@ -31,11 +34,21 @@ impl AwsSource {
         let files = AwsFiles::at(simulator.config_file(), simulator.credentials_file());
         Ok(Self {
             files,
-            _simulator: Some(simulator),
+            simulator: Some(simulator),
         })
     }
 
     pub fn files(&self) -> &AwsFiles {
         &self.files
+    }
+
+    /// The engine's configuration: these files, every enabled region, and the host cache in the
+    /// OS cache directory (none for the demo).
+    pub fn engine_config(&self) -> EngineConfig {
+        let mut config = EngineConfig::new(self.files.clone());
+        if self.simulator.is_none() {
+            config.cache_file = InventoryCache::default_path();
+        }
+        config
     }
 }

@@ -29,12 +29,14 @@ impl World {
         }
     }
 
-    /// A command with the simulator's AWS environment, and nothing of the user's.
+    /// A command with the simulator's AWS environment, and nothing of the user's (not even
+    /// the host cache).
     fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = Command::new(program);
         command
             .envs(self.simulator.env_vars())
-            .env("XDG_DATA_HOME", self.data.path());
+            .env("XDG_DATA_HOME", self.data.path())
+            .env("XDG_CACHE_HOME", self.data.path());
         command
     }
 
@@ -127,7 +129,7 @@ fn ssh_and_scp_work_through_bastionless_proxy_and_bytes_arrive_intact() {
         world.simulator.config_file(),
         world.simulator.credentials_file(),
     );
-    let engine = Engine::start(EngineConfig { aws_files: files }).expect("engine starts");
+    let engine = Engine::start(EngineConfig::new(files)).expect("engine starts");
     let snapshot = engine.wait_until(Duration::from_secs(30), |s| !s.refreshing);
     let host = snapshot.find_hosts("web-eic-1")[0].key();
     let key = engine
@@ -182,38 +184,23 @@ fn ssh_and_scp_work_through_bastionless_proxy_and_bytes_arrive_intact() {
     assert_eq!(digest(&back), Sha256::digest(&original));
 }
 
+/// Runs `bastionless ssh HOST -- echo ok`, which must fail, and returns what it said on stderr.
+fn failed_login(world: &World, host: &str) -> String {
+    let output = world.bastionless(&["ssh", host, "--", "-o", "BatchMode=yes", "echo", "ok"]);
+    assert!(!output.status.success(), "ssh to {host} succeeded");
+    text(&output.stderr)
+}
+
 #[test]
 fn a_host_its_endpoint_cannot_reach_fails_with_the_reason_and_what_to_check() {
-    let world = World::start();
-    let output = world.bastionless(&[
-        "ssh",
-        "cache-eu-1",
-        "--",
-        "-o",
-        "BatchMode=yes",
-        "echo",
-        "ok",
-    ]);
-    assert!(!output.status.success());
-    let stderr = text(&output.stderr);
+    let stderr = failed_login(&World::start(), "cache-eu-1");
     assert!(stderr.contains("Unable to connect to target"), "{stderr}");
     assert!(stderr.contains("security group"), "{stderr}");
 }
 
 #[test]
 fn a_host_without_an_endpoint_in_its_vpc_is_refused_before_ssh_starts() {
-    let world = World::start();
-    let output = world.bastionless(&[
-        "ssh",
-        "app-ssm-1",
-        "--",
-        "-o",
-        "BatchMode=yes",
-        "echo",
-        "ok",
-    ]);
-    assert!(!output.status.success());
-    let stderr = text(&output.stderr);
+    let stderr = failed_login(&World::start(), "app-ssm-1");
     assert!(
         stderr.contains("no EC2 Instance Connect Endpoint in vpc-"),
         "{stderr}"

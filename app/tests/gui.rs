@@ -14,7 +14,7 @@ const INVENTORY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Starts an engine on `files` and waits for its first inventory.
 fn engine_with_inventory(files: AwsFiles) -> (Engine, Arc<Snapshot>) {
-    let engine = Engine::start(EngineConfig { aws_files: files }).expect("engine starts");
+    let engine = Engine::start(EngineConfig::new(files)).expect("engine starts");
     let snapshot = engine.wait_until(INVENTORY_TIMEOUT, |s| !s.refreshing);
     assert!(
         !snapshot.refreshing,

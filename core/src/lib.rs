@@ -5,8 +5,10 @@
 //!
 //! - [`profiles`]: the AWS shared config and credentials files, read per profile, so that one broken
 //!   section hides one profile and never the others.
-//! - [`inventory`]: the fan-out over profiles that finds EC2 instances and EC2 Instance Connect
-//!   Endpoints, mapped into [`inventory::Host`] and [`inventory::EicEndpoint`].
+//! - [`inventory`]: the fan-out over accounts and their enabled regions that finds EC2 instances,
+//!   EC2 Instance Connect Endpoints and security groups, and the disk cache of the last result.
+//! - [`route`]: which way to a host's port works (EC2 Instance Connect, Session Manager, direct),
+//!   with the reasons, as pure functions over the inventory.
 //! - [`eic`]: EC2 Instance Connect Endpoint tunnels (the WebSocket protocol, endpoint choice,
 //!   ephemeral SSH keys).
 //! - [`tunnel`]: the tunnel manager: loopback listeners and stdio pipes over a route, with stats.
@@ -17,6 +19,7 @@ pub mod engine;
 pub mod inventory;
 pub mod launch;
 pub mod profiles;
+pub mod route;
 mod sdk_error;
 pub mod ssm;
 pub mod tunnel;

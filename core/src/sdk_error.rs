@@ -22,7 +22,8 @@ where
     causes(error)
 }
 
-fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its causes on one line, each cause once.
+pub(crate) fn causes(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use anyhow::{Context as _, anyhow};
 use tokio::sync::oneshot;
 
+use crate::world::CallCounts;
 use crate::{Scenario, SimOptions, Simulator};
 
 /// A [`Simulator`] running on its own thread and tokio runtime. Dropping it stops the servers,
@@ -30,6 +31,7 @@ struct Started {
     ca_bundle: Option<PathBuf>,
     login_user: Option<String>,
     scenario: Arc<Scenario>,
+    calls: CallCounts,
 }
 
 impl BackgroundSimulator {
@@ -78,6 +80,7 @@ impl BackgroundSimulator {
                         ca_bundle: simulator.ca_bundle().map(Path::to_owned),
                         login_user: simulator.login_user().map(str::to_owned),
                         scenario: Arc::clone(&simulator.world.scenario),
+                        calls: simulator.world.calls.clone(),
                     }));
                     // Serve until told to stop, or until the handle is dropped.
                     let _ = stopped.await;
@@ -137,6 +140,12 @@ impl BackgroundSimulator {
     /// The scenario being simulated, as served.
     pub fn scenario(&self) -> &Scenario {
         &self.started.scenario
+    }
+
+    /// How many authenticated calls of `action` the simulator has answered (see
+    /// [`Simulator::calls`]).
+    pub fn calls(&self, action: &str) -> u64 {
+        self.started.calls.get(action)
     }
 }
 

@@ -1,10 +1,13 @@
 //! Amazon EC2, EC2 query protocol, API version 2016-11-15.
 //!
-//! Every caller sees only its own account in the region it signed for, as in AWS.
+//! Every caller sees only its own account in the region it signed for, as in AWS; an opt-in
+//! region the account has not enabled refuses every call, as AWS does, with `AuthFailure`.
 
 mod describe;
+mod describe_images;
 mod describe_instance_connect_endpoints;
 mod describe_instances;
+mod describe_regions;
 mod describe_security_groups;
 mod describe_vpcs;
 mod filter;
@@ -13,6 +16,7 @@ use axum::http::StatusCode;
 
 use crate::auth::AuthError;
 use crate::error::AwsError;
+use crate::scenario::OptInStatus;
 use crate::service::{QueryCall, invalid_action};
 use crate::sigv4::SigV4Error;
 
@@ -20,9 +24,18 @@ pub const API_VERSION: &str = "2016-11-15";
 pub const XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
 pub fn call(call: &QueryCall<'_>) -> Result<String, AwsError> {
+    let region_enabled = call
+        .scenario
+        .opt_in_status(call.caller.account(), call.caller.region)
+        .is_some_and(OptInStatus::enabled);
+    if !region_enabled {
+        return Err(auth_failure());
+    }
     match call.action {
+        "DescribeImages" => describe_images::respond(call),
         "DescribeInstances" => describe_instances::respond(call),
         "DescribeInstanceConnectEndpoints" => describe_instance_connect_endpoints::respond(call),
+        "DescribeRegions" => describe_regions::respond(call),
         "DescribeSecurityGroups" => describe_security_groups::respond(call),
         "DescribeSubnets" => describe_vpcs::describe_subnets(call),
         "DescribeVpcs" => describe_vpcs::describe_vpcs(call),
@@ -35,13 +48,6 @@ pub fn call(call: &QueryCall<'_>) -> Result<String, AwsError> {
 /// EC2 answers almost every authentication problem with `AuthFailure` (401), whether the key
 /// is unknown or the signature wrong; a stale or future timestamp is `RequestExpired`.
 pub fn auth_error(error: &AuthError) -> AwsError {
-    let auth_failure = || {
-        AwsError::new(
-            StatusCode::UNAUTHORIZED,
-            "AuthFailure",
-            "AWS was not able to validate the provided access credentials",
-        )
-    };
     match error {
         AuthError::Signature(SigV4Error::Missing) => AwsError::bad_request(
             "MissingParameter",
@@ -61,4 +67,12 @@ pub fn auth_error(error: &AuthError) -> AwsError {
         | AuthError::UnknownAccessKey
         | AuthError::UnknownRegion(_) => auth_failure(),
     }
+}
+
+fn auth_failure() -> AwsError {
+    AwsError::new(
+        StatusCode::UNAUTHORIZED,
+        "AuthFailure",
+        "AWS was not able to validate the provided access credentials",
+    )
 }

@@ -1,13 +1,14 @@
 //! `bastionless-sim`: a faithful AWS stand-in on loopback.
 //!
 //! The app's `--demo` mode and every end-to-end test run against it. It speaks the real wire
-//! protocols — EC2 query/XML, STS `awsQuery`, EC2 Instance Connect JSON and the EC2 Instance
-//! Connect Endpoint `openTunnel` WebSocket — over HTTPS/WSS on `127.0.0.1` with a CA made for
-//! the run, verifies SigV4 on every request with its own implementation, and writes AWS config
-//! and credentials files whose profiles carry `endpoint_url` and `ca_bundle`, so an unmodified
-//! SDK talks to it. Tunnels reach real local services: a real OpenSSH `sshd` per instance whose
-//! authorized keys are the ones pushed with `SendSSHPublicKey`. Passing against it should mean
-//! working against AWS.
+//! protocols — EC2 query/XML, STS `awsQuery`, EC2 Instance Connect and Systems Manager JSON,
+//! the EC2 Instance Connect Endpoint `openTunnel` WebSocket and the Session Manager data
+//! channel with an SSM Agent behind it — over HTTPS/WSS on `127.0.0.1` with a CA made for the
+//! run, verifies SigV4 on every request with its own implementation, and writes AWS config and
+//! credentials files whose profiles carry `endpoint_url` and `ca_bundle`, so an unmodified SDK
+//! talks to it. Tunnels and sessions reach real local services: a real OpenSSH `sshd` per
+//! instance whose authorized keys are the ones pushed with `SendSSHPublicKey`, and `/bin/sh` on
+//! a pseudo-terminal for shell sessions. Passing against it should mean working against AWS.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -38,6 +39,7 @@ mod service;
 mod shared_config;
 mod sigv4;
 mod sshd;
+mod ssm;
 mod sts;
 mod tls;
 mod world;
@@ -52,6 +54,7 @@ use anyhow::Context as _;
 pub use background::BackgroundSimulator;
 pub use clock::Clock;
 pub use scenario::Scenario;
+pub use ssm::SessionState;
 
 use listener::Listener;
 use scenario::Backend;
@@ -73,6 +76,10 @@ pub struct SimOptions {
     pub tls: bool,
     /// The clock AWS-side lifetimes run on: pushed keys (60 s) and `maxTunnelDuration`.
     pub clock: Clock,
+    /// Whether the SSM agent paces its output as the real one does — messages of at most
+    /// 1024 bytes, 1 ms apart, about 1 MB/s (the default) — or sends as fast as acknowledgements
+    /// allow (for tests that move a lot of data).
+    pub agent_pacing: bool,
 }
 
 impl Default for SimOptions {
@@ -80,6 +87,7 @@ impl Default for SimOptions {
         SimOptions {
             tls: true,
             clock: Clock::real(),
+            agent_pacing: true,
         }
     }
 }
@@ -96,6 +104,12 @@ impl SimOptions {
         self.clock = clock;
         self
     }
+
+    /// Turns the SSM agent's output pacing on or off.
+    pub fn agent_pacing(mut self, pacing: bool) -> Self {
+        self.agent_pacing = pacing;
+        self
+    }
 }
 
 /// A running simulator on the current tokio runtime. Dropping it stops the servers, kills the
@@ -105,6 +119,7 @@ pub struct Simulator {
     world: Arc<World>,
     control_plane: Listener,
     tunnels: Listener,
+    data_channel: Listener,
     tls: bool,
     files: SharedConfigFiles,
 }
@@ -115,9 +130,9 @@ impl Simulator {
         Simulator::start_with(scenario, SimOptions::default()).await
     }
 
-    /// Validates `scenario`, binds two ports on `127.0.0.1` (the control plane and the EC2
-    /// Instance Connect Endpoint), and writes the AWS config, credentials and CA bundle into a
-    /// private temporary directory.
+    /// Validates `scenario`, binds three ports on `127.0.0.1` (the control plane, the EC2
+    /// Instance Connect Endpoint and the SSM data channel), and writes the AWS config,
+    /// credentials and CA bundle into a private temporary directory.
     pub async fn start_with(
         mut scenario: Scenario,
         options: SimOptions,
@@ -139,18 +154,28 @@ impl Simulator {
         let tunnel_listener = listener::bind()
             .await
             .context("cannot bind the EC2 Instance Connect Endpoint on 127.0.0.1")?;
+        let data_channel_listener = listener::bind()
+            .await
+            .context("cannot bind the SSM data channel on 127.0.0.1")?;
         let control_addr = control_listener.local_addr()?;
         let tunnel_addr = tunnel_listener.local_addr()?;
         let endpoint_names = endpoint_names(tunnel_addr, options.tls);
+        let sessions = ssm::SessionManager::new(
+            data_channel_base(data_channel_listener.local_addr()?, options.tls),
+            session_preferences(&scenario, &options),
+        );
         let world = Arc::new(World::new(
             Arc::new(scenario),
             endpoint_names,
             options.clock,
             sshd,
+            sessions,
         ));
         let acceptor = tls.as_ref().map(TlsMaterial::acceptor);
         let control_plane = server::serve(control_listener, acceptor.clone(), Arc::clone(&world))?;
-        let tunnels = eic::serve(tunnel_listener, acceptor, Arc::clone(&world))?;
+        let tunnels = eic::serve(tunnel_listener, acceptor.clone(), Arc::clone(&world))?;
+        let data_channel =
+            ssm::data_channel::serve(data_channel_listener, acceptor, Arc::clone(&world))?;
         let endpoint_url = endpoint_url(control_addr, options.tls);
         let mut files = files;
         files
@@ -164,6 +189,7 @@ impl Simulator {
             world,
             control_plane,
             tunnels,
+            data_channel,
             tls: options.tls,
             files,
         })
@@ -227,6 +253,12 @@ impl Simulator {
         self.world.faults.throttle(action, calls);
     }
 
+    /// How many authenticated calls of `action` (`DescribeInstances`, `GetCallerIdentity`, …)
+    /// the simulator has answered, throttled ones included.
+    pub fn calls(&self, action: &str) -> u64 {
+        self.world.calls.get(action)
+    }
+
     /// The keys pushed with `SendSSHPublicKey` that authorize `os_user` on `instance_id` now.
     pub fn pushed_keys(&self, instance_id: &str, os_user: &str) -> Vec<String> {
         self.world
@@ -239,11 +271,24 @@ impl Simulator {
         self.world.tunnels.count(endpoint_id)
     }
 
+    /// Where a Session Manager session stands (`None` for an id StartSession never returned).
+    pub fn ssm_session(&self, session_id: &str) -> Option<SessionState> {
+        self.world.ssm.state(session_id)
+    }
+
+    /// Drops a session's data-channel WebSocket without a Close frame, as a network failure
+    /// does (fault injection). The session lives on for the client to resume. Returns whether
+    /// a client was connected.
+    pub fn cut_data_channel(&self, session_id: &str) -> bool {
+        self.world.ssm.cut(session_id)
+    }
+
     /// Stops serving, closes tunnels and waits for in-flight requests, then stops the sshd
     /// servers and removes the generated files.
     pub async fn shutdown(self) {
         self.control_plane.stop().await;
         self.tunnels.stop().await;
+        self.data_channel.stop().await;
         self.world.sshd.stop();
     }
 }
@@ -270,6 +315,23 @@ fn advertise_login_user(scenario: &mut Scenario, sshd: &SshdHarness) {
                 .entry(LOGIN_USER_TAG.to_owned())
                 .or_insert_with(|| user.to_owned());
         }
+    }
+}
+
+/// `wss://127.0.0.1:PORT` (or `ws://…`): the start of every StreamUrl.
+fn data_channel_base(address: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "wss" } else { "ws" };
+    format!("{scheme}://{address}")
+}
+
+/// The scenario's Session Manager preferences, and the agent pacing the options ask for.
+fn session_preferences(scenario: &Scenario, options: &SimOptions) -> ssm::Preferences {
+    let minutes = |m: u32| chrono::TimeDelta::minutes(i64::from(m));
+    let preferences = &scenario.session_manager;
+    ssm::Preferences {
+        idle_timeout: minutes(preferences.idle_session_timeout_minutes),
+        max_duration: preferences.max_session_duration_minutes.map(minutes),
+        pacing: options.agent_pacing,
     }
 }
 

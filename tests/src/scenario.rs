@@ -42,6 +42,35 @@ pub struct Scenario {
     pub eic_endpoints: Vec<InstanceConnectEndpoint>,
     #[serde(default)]
     pub instances: Vec<Instance>,
+    /// Session Manager preferences, the same in every account and region.
+    #[serde(default)]
+    pub session_manager: SessionManagerPreferences,
+}
+
+/// Session Manager preferences (an account's `SSM-SessionManagerRunShell` settings) that the
+/// service enforces on every session, on the simulated clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionManagerPreferences {
+    /// Minutes without data either way before a session is terminated: 1–60, AWS's default 20.
+    #[serde(default = "default_idle_session_timeout")]
+    pub idle_session_timeout_minutes: u32,
+    /// The longest a session may last, 1–1440 minutes; unlimited when unset, as by default.
+    #[serde(default)]
+    pub max_session_duration_minutes: Option<u32>,
+}
+
+impl Default for SessionManagerPreferences {
+    fn default() -> Self {
+        SessionManagerPreferences {
+            idle_session_timeout_minutes: default_idle_session_timeout(),
+            max_session_duration_minutes: None,
+        }
+    }
+}
+
+fn default_idle_session_timeout() -> u32 {
+    20
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -50,6 +79,58 @@ pub struct Account {
     /// The 12-digit account id.
     pub id: String,
     pub alias: String,
+    /// The opt-in regions (see [`OPT_IN_REGIONS`]) this account has enabled. Every other
+    /// region of the scenario is enabled in every account, as AWS enables the regions launched
+    /// before March 2019 everywhere; an opt-in region an account has not enabled refuses its
+    /// EC2 calls and is `not-opted-in` in `DescribeRegions`.
+    #[serde(default)]
+    pub opted_in_regions: Vec<String>,
+}
+
+/// The AWS regions an account must enable before using them (launched since March 2019).
+pub const OPT_IN_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-south-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-west-1",
+    "eu-central-2",
+    "eu-south-1",
+    "eu-south-2",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+];
+
+/// Whether an account may use a region, in `DescribeRegions`' words (`optInStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptInStatus {
+    /// Enabled in every account.
+    NotRequired,
+    /// An opt-in region the account has enabled.
+    OptedIn,
+    /// An opt-in region the account has not enabled.
+    NotOptedIn,
+}
+
+impl OptInStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NotRequired => "opt-in-not-required",
+            Self::OptedIn => "opted-in",
+            Self::NotOptedIn => "not-opted-in",
+        }
+    }
+
+    pub fn enabled(self) -> bool {
+        self != Self::NotOptedIn
+    }
 }
 
 /// A named profile in the generated AWS config: an IAM user's access key and a default region.
@@ -508,6 +589,21 @@ impl Scenario {
         })
     }
 
+    /// Whether `account` may use `region`; `None` when either is not in the scenario.
+    pub fn opt_in_status(&self, account: &str, region: &str) -> Option<OptInStatus> {
+        let account = self.accounts.iter().find(|a| a.id == account)?;
+        if !self.regions.iter().any(|r| r == region) {
+            return None;
+        }
+        Some(if !OPT_IN_REGIONS.contains(&region) {
+            OptInStatus::NotRequired
+        } else if account.opted_in_regions.iter().any(|r| r == region) {
+            OptInStatus::OptedIn
+        } else {
+            OptInStatus::NotOptedIn
+        })
+    }
+
     /// The VPCs of one account and region, in scenario order.
     pub fn vpcs_in<'a>(
         &'a self,
@@ -695,7 +791,7 @@ mod tests {
     fn the_demo_spreads_a_mix_of_hosts_over_accounts_profiles_and_regions() {
         let demo = Scenario::demo();
         assert!(demo.instances.len() >= 40, "{}", demo.instances.len());
-        assert_eq!(demo.regions.len(), 3);
+        assert_eq!(demo.regions.len(), 4);
         assert_eq!(demo.accounts.len(), 2);
         assert!(demo.profiles.len() >= 3);
         for account in &demo.accounts {

@@ -13,7 +13,7 @@ use crate::query::QueryParams;
 use crate::scenario::Scenario;
 use crate::sigv4::{self, HttpRequest};
 use crate::world::World;
-use crate::{ec2, instance_connect, sts};
+use crate::{ec2, instance_connect, ssm, sts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -21,6 +21,8 @@ pub enum Service {
     Sts,
     /// EC2 Instance Connect's API (`SendSSHPublicKey`), not its tunnel endpoint.
     InstanceConnect,
+    /// Systems Manager's API (Session Manager and managed nodes), not its data channel.
+    Ssm,
 }
 
 /// One authenticated query-protocol call, as a service's action sees it.
@@ -43,9 +45,15 @@ impl Service {
             Some(name) => Service::from_signing_name(&name)
                 .ok_or_else(|| format!("bastionless-sim does not simulate the `{name}` service")),
             None => {
-                let by_target = json_target(request)
-                    .filter(|target| target.starts_with(instance_connect::TARGET_PREFIX))
-                    .map(|_| Service::InstanceConnect);
+                let by_target = json_target(request).and_then(|target| {
+                    if target.starts_with(instance_connect::TARGET_PREFIX) {
+                        Some(Service::InstanceConnect)
+                    } else if target.starts_with(ssm::api::TARGET_PREFIX) {
+                        Some(Service::Ssm)
+                    } else {
+                        None
+                    }
+                });
                 by_target
                     .or_else(|| {
                         QueryParams::parse(request.query, request.body)
@@ -67,6 +75,7 @@ impl Service {
             "ec2" => Some(Service::Ec2),
             "sts" => Some(Service::Sts),
             instance_connect::SIGNING_NAME => Some(Service::InstanceConnect),
+            ssm::api::SIGNING_NAME => Some(Service::Ssm),
             _ => None,
         }
     }
@@ -84,6 +93,7 @@ impl Service {
             Service::Ec2 => "ec2",
             Service::Sts => "sts",
             Service::InstanceConnect => instance_connect::SIGNING_NAME,
+            Service::Ssm => ssm::api::SIGNING_NAME,
         }
     }
 
@@ -91,7 +101,7 @@ impl Service {
         match self {
             Service::Ec2 => Protocol::Ec2Query,
             Service::Sts => Protocol::AwsQuery { xmlns: sts::XMLNS },
-            Service::InstanceConnect => Protocol::Json,
+            Service::InstanceConnect | Service::Ssm => Protocol::Json,
         }
     }
 
@@ -100,7 +110,7 @@ impl Service {
         match self {
             Service::Ec2 => "text/xml;charset=UTF-8",
             Service::Sts => "text/xml",
-            Service::InstanceConnect => "application/x-amz-json-1.1",
+            Service::InstanceConnect | Service::Ssm => "application/x-amz-json-1.1",
         }
     }
 
@@ -110,6 +120,7 @@ impl Service {
             Service::Ec2 => ec2::auth_error(error),
             Service::Sts => sts::auth_error(error),
             Service::InstanceConnect => instance_connect::auth_error(error),
+            Service::Ssm => ssm::api::auth_error(error),
         }
     }
 
@@ -126,6 +137,7 @@ impl Service {
                 "ThrottlingException",
                 "The requests were made too frequently and have been throttled. Wait a while and try again.",
             ),
+            Service::Ssm => ssm::api::throttling_error(),
         }
     }
 
@@ -145,6 +157,14 @@ impl Service {
                     .unwrap_or(target);
                 self.check_throttle(world, action)?;
                 instance_connect::call(world, caller, action, request.body, request_id)
+            }
+            Service::Ssm => {
+                let target = json_target(request).unwrap_or_default();
+                let action = target
+                    .strip_prefix(ssm::api::TARGET_PREFIX)
+                    .unwrap_or(target);
+                self.check_throttle(world, action)?;
+                ssm::api::call(world, caller, action, request.body)
             }
             Service::Ec2 | Service::Sts => {
                 let params = QueryParams::parse(request.query, request.body).map_err(|_| {
@@ -177,7 +197,10 @@ impl Service {
         }
     }
 
+    /// Counts the call of `action` (see `Simulator::calls`), then fails it if a test asked for
+    /// it to be throttled.
     fn check_throttle(self, world: &World, action: &str) -> Result<(), AwsError> {
+        world.calls.record(action);
         if world.faults.take_throttle(action) {
             Err(self.throttling_error())
         } else {

@@ -1,9 +1,9 @@
 //! Everything a running simulator knows and remembers: the scenario (fixed), its clock, the SSH
-//! keys pushed with `SendSSHPublicKey`, the tunnels open per endpoint, the real sshd servers
-//! behind instances, and the faults a test asked for.
+//! keys pushed with `SendSSHPublicKey`, the tunnels open per endpoint, the Session Manager
+//! sessions, the real sshd servers behind instances, and the faults a test asked for.
 //!
 //! The scenario is what AWS *is*; the rest is what has *happened* since the simulator started.
-//! Both the control plane and the tunnel endpoint hold one `Arc<World>`.
+//! The control plane, the tunnel endpoint and the SSM data channel hold one `Arc<World>`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::Clock;
 use crate::scenario::Scenario;
 use crate::sshd::SshdHarness;
+use crate::ssm::SessionManager;
 
 /// How long a key pushed with `SendSSHPublicKey` can be used ("The key remains for 60 seconds").
 pub const PUSHED_KEY_LIFETIME: TimeDelta = TimeDelta::seconds(60);
@@ -32,8 +33,11 @@ pub struct World {
     pub clock: Clock,
     pub keys: PushedKeys,
     pub tunnels: OpenTunnels,
+    /// Session Manager sessions and their agents.
+    pub ssm: SessionManager,
     pub sshd: SshdHarness,
     pub faults: Faults,
+    pub calls: CallCounts,
     pub request_ids: RequestIds,
 }
 
@@ -50,6 +54,7 @@ impl World {
         endpoint_names: EndpointNames,
         clock: Clock,
         sshd: SshdHarness,
+        ssm: SessionManager,
     ) -> World {
         World {
             scenario,
@@ -57,8 +62,10 @@ impl World {
             clock,
             keys: PushedKeys::default(),
             tunnels: OpenTunnels::default(),
+            ssm,
             sshd,
             faults: Faults::default(),
+            calls: CallCounts::default(),
             request_ids: RequestIds::new(),
         }
     }
@@ -178,6 +185,21 @@ impl Faults {
             }
             _ => false,
         }
+    }
+}
+
+/// How many authenticated calls each action has had, so a test can check how many requests
+/// the product made (one `DescribeInstances` per account and region, say).
+#[derive(Debug, Default, Clone)]
+pub struct CallCounts(Arc<Mutex<HashMap<String, u64>>>);
+
+impl CallCounts {
+    pub fn record(&self, action: &str) {
+        *lock(&self.0).entry(action.to_owned()).or_default() += 1;
+    }
+
+    pub fn get(&self, action: &str) -> u64 {
+        lock(&self.0).get(action).copied().unwrap_or(0)
     }
 }
 

@@ -605,9 +605,23 @@ async fn a_profile_sees_only_its_own_account_and_region() {
             assert!(seen[a].is_disjoint(&seen[b]), "{a} and {b} overlap");
         }
     }
+    // The rest live where no profile calls home (found only by scanning every region).
+    let scenario = sim.scenario();
+    let away_from_home = scenario
+        .instances
+        .iter()
+        .filter(|instance| {
+            let placement = scenario.placement(instance).expect("placed");
+            !scenario
+                .profiles
+                .iter()
+                .any(|p| p.account == placement.account && p.region == placement.region)
+        })
+        .count();
+    assert_eq!(away_from_home, 4);
     assert_eq!(
-        seen.values().map(BTreeSet::len).sum::<usize>() - count("prod-readonly"),
-        sim.scenario().instances.len()
+        seen.values().map(BTreeSet::len).sum::<usize>() - count("prod-readonly") + away_from_home,
+        scenario.instances.len()
     );
 }
 
@@ -962,6 +976,224 @@ async fn describe_vpcs_and_subnets_list_the_callers_networks_only() {
         .await
         .expect_err("malformed");
     assert_eq!(error.code(), Some("InvalidSubnetID.Malformed"));
+}
+
+/// `(name, optInStatus, endpoint)` of every region a `DescribeRegions` answer lists.
+fn regions(
+    output: &aws_sdk_ec2::operation::describe_regions::DescribeRegionsOutput,
+) -> Vec<(&str, &str, &str)> {
+    output
+        .regions()
+        .iter()
+        .map(|region| {
+            (
+                region.region_name().unwrap_or_default(),
+                region.opt_in_status().unwrap_or_default(),
+                region.endpoint().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn describe_regions_lists_the_regions_each_account_has_enabled() {
+    let sim = demo().await;
+    let prod = ec2(&sim, "prod").await;
+    let enabled = prod
+        .describe_regions()
+        .send()
+        .await
+        .expect("DescribeRegions");
+    assert_eq!(
+        regions(&enabled),
+        [
+            (
+                "us-east-1",
+                "opt-in-not-required",
+                "ec2.us-east-1.amazonaws.com"
+            ),
+            (
+                "eu-west-1",
+                "opt-in-not-required",
+                "ec2.eu-west-1.amazonaws.com"
+            ),
+            (
+                "us-west-2",
+                "opt-in-not-required",
+                "ec2.us-west-2.amazonaws.com"
+            ),
+            ("eu-south-1", "opted-in", "ec2.eu-south-1.amazonaws.com"),
+        ]
+    );
+
+    // acme-staging has not opted in to eu-south-1: listed only with AllRegions.
+    let staging = ec2(&sim, "staging").await;
+    let enabled = staging
+        .describe_regions()
+        .all_regions(false)
+        .send()
+        .await
+        .expect("DescribeRegions");
+    let names: Vec<&str> = regions(&enabled).iter().map(|r| r.0).collect();
+    assert_eq!(names, ["us-east-1", "eu-west-1", "us-west-2"]);
+    let all = staging
+        .describe_regions()
+        .all_regions(true)
+        .send()
+        .await
+        .expect("DescribeRegions");
+    assert!(
+        regions(&all).contains(&("eu-south-1", "not-opted-in", "ec2.eu-south-1.amazonaws.com")),
+        "{:?}",
+        regions(&all)
+    );
+    let opted_in = staging
+        .describe_regions()
+        .all_regions(true)
+        .filters(filter(
+            "opt-in-status",
+            &["opted-in", "opt-in-not-required"],
+        ))
+        .send()
+        .await
+        .expect("filtered");
+    assert_eq!(regions(&opted_in).len(), 3);
+    let named = staging
+        .describe_regions()
+        .region_names("eu-south-1")
+        .send()
+        .await
+        .expect("named");
+    assert_eq!(
+        regions(&named),
+        [("eu-south-1", "not-opted-in", "ec2.eu-south-1.amazonaws.com")]
+    );
+    let error = staging
+        .describe_regions()
+        .region_names("xx-nowhere-1")
+        .send()
+        .await
+        .expect_err("no such region");
+    assert_eq!(error.code(), Some("InvalidParameterValue"));
+}
+
+#[tokio::test]
+async fn a_region_the_account_has_not_enabled_refuses_ec2_calls() {
+    let sim = demo().await;
+    let config = config_loader(&sim, "staging")
+        .region(aws_config::Region::new("eu-south-1"))
+        .load()
+        .await;
+    let error = aws_sdk_ec2::Client::new(&config)
+        .describe_instances()
+        .send()
+        .await
+        .expect_err("acme-staging has not opted in to eu-south-1");
+    assert_eq!(error.code(), Some("AuthFailure"));
+
+    let config = config_loader(&sim, "prod")
+        .region(aws_config::Region::new("eu-south-1"))
+        .load()
+        .await;
+    let milan = aws_sdk_ec2::Client::new(&config)
+        .describe_instances()
+        .send()
+        .await
+        .expect("acme-prod has opted in to eu-south-1");
+    let names: BTreeSet<String> = milan
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(name)
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["api-milan-1".to_owned(), "worker-milan-1".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn describe_images_names_the_amis_of_the_region_and_a_filter_skips_unknown_ones() {
+    let sim = demo().await;
+    let client = ec2(&sim, "prod").await;
+    let images = client
+        .describe_images()
+        .filters(filter(
+            "image-id",
+            &[
+                "ami-02360a8ff6d9d8189",
+                "ami-0d7db621ada6f356a",
+                "ami-0fffffffffffffff0",
+            ],
+        ))
+        .include_deprecated(true)
+        .send()
+        .await
+        .expect("DescribeImages");
+    let mut found: Vec<(&str, &str, &str)> = images
+        .images()
+        .iter()
+        .map(|image| {
+            (
+                image.image_id().unwrap_or_default(),
+                image.name().unwrap_or_default(),
+                image.platform_details().unwrap_or_default(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            (
+                "ami-02360a8ff6d9d8189",
+                "al2023-ami-2023.6.20241111.0-kernel-6.1-x86_64",
+                "Linux/UNIX"
+            ),
+            (
+                "ami-0d7db621ada6f356a",
+                "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20241119",
+                "Linux/UNIX"
+            ),
+        ]
+    );
+    let error = client
+        .describe_images()
+        .image_ids("ami-0fffffffffffffff0")
+        .send()
+        .await
+        .expect_err("no instance runs it");
+    assert_eq!(error.code(), Some("InvalidAMIID.NotFound"));
+}
+
+#[tokio::test]
+async fn the_simulator_counts_the_calls_of_each_action() {
+    let sim = demo().await;
+    let client = ec2(&sim, "prod").await;
+    assert_eq!(sim.calls("DescribeRegions"), 0);
+    client
+        .describe_regions()
+        .send()
+        .await
+        .expect("DescribeRegions");
+    client
+        .describe_regions()
+        .send()
+        .await
+        .expect("DescribeRegions");
+    sim.throttle("DescribeInstances", 1);
+    client
+        .describe_instances()
+        .send()
+        .await
+        .expect("retried after one throttle");
+    assert_eq!(sim.calls("DescribeRegions"), 2);
+    assert_eq!(
+        sim.calls("DescribeInstances"),
+        2,
+        "the throttled call counts too"
+    );
+    assert_eq!(sim.calls("DescribeVpcs"), 0);
 }
 
 #[tokio::test]
@@ -1759,4 +1991,251 @@ fn the_binary_prints_exports_serves_and_cleans_up_on_sigterm() {
     };
     assert!(exit.success(), "{exit}");
     assert!(!config_file.exists() && !credentials_file.exists() && !ca_bundle.exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The product's inventory engine against the simulator: every enabled region of every account,
+// each scanned once, and the disk cache between runs.
+
+mod inventory_engine {
+    use super::*;
+    use bastionless_core::engine::{Engine, EngineConfig, ProfileState, Snapshot};
+    use bastionless_core::inventory::Host;
+    use bastionless_core::profiles::AwsFiles;
+    use bastionless_core::route::{Method, Verdict};
+    use std::sync::Arc;
+
+    const REFRESH: Duration = Duration::from_secs(60);
+
+    fn files(sim: &BackgroundSimulator) -> AwsFiles {
+        AwsFiles::at(sim.config_file(), sim.credentials_file())
+    }
+
+    /// Starts an engine and waits for its first refresh to finish.
+    fn refreshed(config: EngineConfig) -> (Engine, Arc<Snapshot>) {
+        let engine = Engine::start(config).expect("the engine starts");
+        let snapshot = engine.wait_until(REFRESH, |s| !s.refreshing);
+        assert!(!snapshot.refreshing, "no refresh within {REFRESH:?}");
+        (engine, snapshot)
+    }
+
+    fn named<'a>(snapshot: &'a Snapshot, name: &str) -> &'a Host {
+        let found = snapshot.find_hosts(name);
+        assert_eq!(found.len(), 1, "{name}: {found:?}");
+        found[0]
+    }
+
+    fn status<'a>(
+        snapshot: &'a Snapshot,
+        profile: &str,
+    ) -> &'a bastionless_core::engine::ProfileStatus {
+        snapshot
+            .profiles
+            .iter()
+            .find(|p| p.name == profile)
+            .unwrap_or_else(|| panic!("no profile {profile}"))
+    }
+
+    #[test]
+    fn every_enabled_region_of_each_account_is_scanned_once_whatever_its_profiles() {
+        let sim = BackgroundSimulator::start(Scenario::demo()).expect("the simulator starts");
+        let (_engine, snapshot) = refreshed(EngineConfig::new(files(&sim)));
+
+        // Hosts where no profile calls home are found: acme-prod's in its opt-in region,
+        // acme-staging's in eu-west-1.
+        let milan = named(&snapshot, "api-milan-1");
+        assert_eq!(
+            (milan.region.as_str(), milan.profile.as_str()),
+            ("eu-south-1", "prod")
+        );
+        let staging_eu = named(&snapshot, "web-stg-eu-1");
+        assert_eq!(
+            (staging_eu.region.as_str(), staging_eu.profile.as_str()),
+            ("eu-west-1", "sandbox")
+        );
+        let live = sim
+            .scenario()
+            .instances
+            .iter()
+            .filter(|i| i.state.name() != "terminated")
+            .count();
+        assert_eq!(snapshot.hosts.len(), live, "every instance, each once");
+        assert!(snapshot.hosts.iter().all(|h| !h.stale));
+
+        // acme-prod has 4 enabled regions, acme-staging 3 (it has not opted in to eu-south-1):
+        // one DescribeInstances each, although five profiles reach the two accounts.
+        assert_eq!(sim.calls("GetCallerIdentity"), 5);
+        assert_eq!(sim.calls("DescribeRegions"), 2);
+        assert_eq!(sim.calls("DescribeInstances"), 7);
+        assert_eq!(sim.calls("DescribeInstanceConnectEndpoints"), 7);
+        // acme-prod has no instances in us-west-2: nothing there to ask Systems Manager about.
+        assert_eq!(sim.calls("DescribeInstanceInformation"), 6);
+        assert_eq!(snapshot.progress.regions_done, 7);
+        assert_eq!(snapshot.progress.regions_total, 7);
+
+        assert_eq!(
+            status(&snapshot, "prod-eu").same_account_as.as_deref(),
+            Some("prod")
+        );
+        assert_eq!(
+            status(&snapshot, "prod-eu").state,
+            ProfileState::Ready { hosts: 0 }
+        );
+        assert_eq!(
+            status(&snapshot, "staging").same_account_as.as_deref(),
+            Some("sandbox")
+        );
+        let prod_hosts = snapshot
+            .hosts
+            .iter()
+            .filter(|h| h.profile == "prod")
+            .count();
+        assert_eq!(
+            status(&snapshot, "prod").state,
+            ProfileState::Ready { hosts: prod_hosts }
+        );
+        for profile in &snapshot.profiles {
+            assert!(
+                profile.warnings.is_empty(),
+                "{}: {:?}",
+                profile.name,
+                profile.warnings
+            );
+        }
+
+        // Every host has its routes, from the endpoints and groups of its own region.
+        assert_eq!(snapshot.routes.len(), live);
+        let badge = |name: &str| {
+            snapshot
+                .route(named(&snapshot, name))
+                .expect("routed")
+                .badge()
+        };
+        assert_eq!(badge("web-eic-1"), "EIC");
+        assert_eq!(
+            badge("api-milan-1"),
+            "EIC",
+            "admitted by the endpoint's subnet range"
+        );
+        // The sandbox endpoint is still being created; dev-alice-1 admits SSH from anywhere.
+        assert_eq!(badge("dev-alice-1"), "Direct");
+        assert_eq!(badge("app-ssm-1"), "SSM");
+        let cache = snapshot
+            .route(named(&snapshot, "cache-eu-1"))
+            .expect("routed");
+        let eic = cache
+            .routes
+            .iter()
+            .find(|r| r.method == Method::Eic)
+            .expect("EIC");
+        assert_eq!(eic.verdict, Verdict::Blocked, "{eic:?}");
+    }
+
+    #[test]
+    fn the_regions_setting_narrows_every_account_to_those_regions() {
+        let sim = BackgroundSimulator::start(Scenario::demo()).expect("the simulator starts");
+        let mut config = EngineConfig::new(files(&sim));
+        config.regions = Some(vec!["eu-south-1".to_owned()]);
+        let (_engine, snapshot) = refreshed(config);
+        let names: BTreeSet<&str> = snapshot.hosts.iter().map(Host::display_name).collect();
+        assert_eq!(names, BTreeSet::from(["api-milan-1", "worker-milan-1"]));
+        assert_eq!(sim.calls("DescribeInstances"), 1);
+        let sandbox = status(&snapshot, "sandbox");
+        assert_eq!(sandbox.state, ProfileState::Ready { hosts: 0 });
+        assert!(
+            sandbox.warnings.iter().any(|w| w.contains(
+                "None of the regions to scan (eu-south-1) is enabled in account 444455556666"
+            )),
+            "{:?}",
+            sandbox.warnings
+        );
+    }
+
+    /// Copies of the simulator's files in which every secret key is wrong.
+    fn with_wrong_secrets(sim: &BackgroundSimulator, dir: &Path) -> AwsFiles {
+        let config = dir.join("config");
+        let credentials = dir.join("credentials");
+        std::fs::copy(sim.config_file(), &config).expect("config copied");
+        let text = std::fs::read_to_string(sim.credentials_file()).expect("readable");
+        let wrong: String = text
+            .lines()
+            .map(|line| match line.split_once('=') {
+                Some((key, _)) if key.trim() == "aws_secret_access_key" => {
+                    "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n".to_owned()
+                }
+                _ => format!("{line}\n"),
+            })
+            .collect();
+        assert!(
+            wrong.contains("EXAMPLEKEY"),
+            "the credentials file holds secrets"
+        );
+        std::fs::write(&credentials, wrong).expect("written");
+        AwsFiles::at(config, credentials)
+    }
+
+    #[test]
+    fn the_disk_cache_shows_the_last_hosts_at_once_marked_stale_until_rescanned() {
+        let sim = BackgroundSimulator::start(Scenario::demo()).expect("the simulator starts");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let cache_file = dir.path().join("cache").join("inventory.json");
+        let cached = |files: AwsFiles| EngineConfig {
+            cache_file: Some(cache_file.clone()),
+            ..EngineConfig::new(files)
+        };
+
+        // The cache is written before the refresh is reported done.
+        let (first, scanned) = refreshed(cached(files(&sim)));
+        drop(first);
+        let text = std::fs::read_to_string(&cache_file).expect("the cache");
+        assert!(
+            text.contains("api-milan-1") && !text.contains("secret"),
+            "{text:.200}"
+        );
+
+        // No profile can sign in: the cached hosts show at once and stay, marked stale.
+        let broken = tempfile::tempdir().expect("a temporary directory");
+        let engine = Engine::start(cached(with_wrong_secrets(&sim, broken.path())))
+            .expect("the engine starts");
+        let at_start = engine.snapshot();
+        assert_eq!(at_start.hosts.len(), scanned.hosts.len());
+        assert!(at_start.hosts.iter().all(|h| h.stale));
+        assert!(at_start.cached_at.is_some());
+        assert_eq!(
+            at_start.routes.len(),
+            scanned.routes.len(),
+            "routes from cached facts"
+        );
+        let after = engine.wait_until(REFRESH, |s| !s.refreshing);
+        assert_eq!(after.failed_profiles().count(), 5);
+        assert_eq!(after.hosts.len(), scanned.hosts.len());
+        assert!(after.hosts.iter().all(|h| h.stale));
+        drop(engine);
+
+        // A damaged cache is a warning, and the next refresh replaces it.
+        std::fs::write(&cache_file, "{\"version\": 1, \"regions\": [").expect("written");
+        let engine = Engine::start(cached(files(&sim))).expect("the engine starts");
+        let at_start = engine.snapshot();
+        assert!(at_start.hosts.is_empty());
+        assert!(
+            at_start.warnings.iter().any(|w| w.contains("is unusable")),
+            "{:?}",
+            at_start.warnings
+        );
+        let after = engine.wait_until(REFRESH, |s| !s.refreshing);
+        assert!(after.hosts.iter().all(|h| !h.stale));
+        assert_eq!(after.cached_at, None);
+        drop(engine);
+        let text = std::fs::read_to_string(&cache_file).expect("the cache");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&text).is_ok(),
+            "the cache was rewritten"
+        );
+
+        // With working profiles, every cached host is confirmed by the scan.
+        let (_engine, rescanned) = refreshed(cached(files(&sim)));
+        assert!(rescanned.hosts.iter().all(|h| !h.stale));
+        assert_eq!(rescanned.cached_at, None);
+        assert_eq!(rescanned.hosts.len(), scanned.hosts.len());
+    }
 }

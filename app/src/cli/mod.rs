@@ -2,6 +2,7 @@
 //!
 //! `--demo` is global, so `bastionless --demo list` and `bastionless list --demo` both work.
 
+pub mod doctor;
 pub mod list;
 pub mod proxy;
 pub mod ssh;
@@ -10,7 +11,7 @@ pub mod target;
 use crate::aws_source::AwsSource;
 use crate::ui;
 use anyhow::Context as _;
-use bastionless_core::engine::{Engine, EngineConfig};
+use bastionless_core::engine::Engine;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -29,8 +30,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print every EC2 instance that every AWS profile can see.
+    /// Print every EC2 instance that every AWS profile can see, in every enabled region.
     List(list::ListArgs),
+    /// Explain how HOST can be reached: each route (EC2 Instance Connect, Session Manager,
+    /// direct), best first, with the reasons. Exits with 0 when a route is ready, 1 otherwise.
+    Doctor(doctor::DoctorArgs),
     /// Log in with the system ssh through a tunnel, with a fresh key pushed for this login.
     Ssh(ssh::SshArgs),
     /// Carry one connection to HOST on stdin/stdout (for ssh -o ProxyCommand, scp, rsync).
@@ -45,14 +49,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         AwsSource::from_env()
     };
     match cli.command {
-        Some(Command::List(args)) => list::run(&args, source.files()),
+        Some(Command::List(args)) => list::run(&args, &source),
+        Some(Command::Doctor(args)) => doctor::run(&args, &source),
         Some(Command::Ssh(args)) => ssh::run(&args, &source),
         Some(Command::Proxy(args)) => proxy::run(&args, &source),
         None => {
-            let engine = Engine::start(EngineConfig {
-                aws_files: source.files().clone(),
-            })
-            .context("could not start the background engine")?;
+            let engine = Engine::start(source.engine_config())
+                .context("could not start the background engine")?;
             ui::run(engine)?;
             Ok(ExitCode::SUCCESS)
         }

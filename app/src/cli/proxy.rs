@@ -17,7 +17,7 @@ pub struct ProxyArgs {
 }
 
 pub fn run(args: &ProxyArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
-    let (engine, snapshot) = target::inventory(source.files())?;
+    let (engine, snapshot) = target::inventory(source, args.target.region.as_deref())?;
     let host = target::resolve(&snapshot, &args.target)?;
     engine
         .proxy_stdio_blocking(&host.key(), args.port)

@@ -47,7 +47,7 @@ pub enum RouteArg {
 
 pub fn run(args: &SshArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
     let RouteArg::Eic = args.route;
-    let (engine, snapshot) = target::inventory(source.files())?;
+    let (engine, snapshot) = target::inventory(source, args.target.region.as_deref())?;
     let host = target::resolve(&snapshot, &args.target)?;
     let key = host.key();
     let os_user = guess_os_user(host, args.user.as_deref());

@@ -1,31 +1,39 @@
 //! Naming a host on the command line: an instance id, a Name tag or a private IP, narrowed by
-//! `--profile` / `--region` when several accounts or regions have a match.
+//! `--profile` / `--region` when several accounts or regions have a match. With `--region`,
+//! only that region is scanned.
 
+use crate::aws_source::AwsSource;
 use crate::cli::list::REFRESH_TIMEOUT;
 use anyhow::{Context as _, bail};
-use bastionless_core::engine::{Engine, EngineConfig, Snapshot};
+use bastionless_core::engine::{Engine, Snapshot};
 use bastionless_core::inventory::Host;
-use bastionless_core::profiles::AwsFiles;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct HostArgs {
     /// The host: an instance id, a Name tag or a private IP.
     pub host: String,
-    /// Only consider hosts found through this profile.
+    /// Only consider hosts this profile can reach (its account's, in any region).
     #[arg(long)]
     pub profile: Option<String>,
-    /// Only consider hosts in this region.
+    /// Only consider hosts in this region (and scan only it).
     #[arg(long)]
     pub region: Option<String>,
 }
 
-/// Starts the engine on `files` and waits for one full inventory.
-pub fn inventory(files: &AwsFiles) -> anyhow::Result<(Engine, Arc<Snapshot>)> {
-    let engine = Engine::start(EngineConfig {
-        aws_files: files.clone(),
-    })
-    .context("could not start the background engine")?;
+/// Starts the engine on `source` and waits for one full inventory. With `region`, only that
+/// region is scanned, and the host cache is neither read nor written: a one-region listing
+/// must not replace the whole one the app starts from.
+pub fn inventory(
+    source: &AwsSource,
+    region: Option<&str>,
+) -> anyhow::Result<(Engine, Arc<Snapshot>)> {
+    let mut config = source.engine_config();
+    if let Some(region) = region {
+        config.regions = Some(vec![region.to_owned()]);
+        config.cache_file = None;
+    }
+    let engine = Engine::start(config).context("could not start the background engine")?;
     let snapshot = engine.wait_until(REFRESH_TIMEOUT, |s| !s.refreshing);
     Ok((engine, snapshot))
 }

@@ -1,23 +1,29 @@
-//! The hosts table: one row per instance the search keeps.
+//! The hosts table: one row per instance the search keeps, with its best route as a badge
+//! whose tooltip gives every route's verdict and reasons.
 //!
 //! Accounts can hold thousands of instances, so the table lays out only the rows on screen
 //! (`TableBody::rows`), and the search is re-run only when the snapshot or the query changes,
 //! not on every frame. Because off-screen rows are never laid out, egui cannot size columns from
-//! them; each column is instead made wide enough for its longest text over every host.
+//! them; each column is instead made wide enough for its longest text over every host. Hosts
+//! from the disk cache that the scan under way has not confirmed yet are drawn faint.
 
-use crate::ui::search::HostQuery;
 use bastionless_core::engine::{ProfileState, Snapshot};
-use bastionless_core::inventory::Host;
+use bastionless_core::inventory::{Host, HostQuery};
+use bastionless_core::route::RouteReport;
 use egui_extras::{Column, TableBuilder};
 
-const HEADERS: [&str; 6] = [
+const HEADERS: [&str; 7] = [
     "Name",
     "Instance ID",
     "Profile",
     "Region",
     "State",
     "Private IP",
+    "Route",
 ];
+
+/// The route column's index in [`HEADERS`].
+const ROUTE: usize = 6;
 
 /// No column is made wider than this to fit its text; longer text is cut short with "…".
 const MAX_FITTED_WIDTH: f32 = 320.0;
@@ -77,9 +83,22 @@ impl HostsTable {
             .body(|body| {
                 body.rows(row_height, self.shown.len(), |mut row| {
                     let host = &snapshot.hosts[self.shown[row.index()]];
-                    for cell in cells(host) {
+                    let (badge, explanation) = route_cell(snapshot.route(host));
+                    for (column, cell) in cells(host, &badge).into_iter().enumerate() {
                         row.col(|ui| {
-                            ui.add(egui::Label::new(cell).truncate());
+                            let mut text = egui::RichText::new(cell);
+                            if host.stale {
+                                text = text.weak();
+                            }
+                            let label = ui.add(egui::Label::new(text).truncate());
+                            if column == ROUTE {
+                                label.on_hover_text(&explanation);
+                            } else if host.stale {
+                                label.on_hover_text(
+                                    "From the host list saved by an earlier scan; not confirmed \
+                                     by the latest one yet",
+                                );
+                            }
                         });
                     }
                 });
@@ -99,7 +118,7 @@ impl HostsTable {
             .as_ref()
             .is_none_or(|(generation, _)| *generation != snapshot.generation);
         if snapshot_changed {
-            self.longest = longest_cells(&snapshot.hosts);
+            self.longest = longest_cells(snapshot);
         }
         if !up_to_date {
             self.shown = snapshot
@@ -115,8 +134,8 @@ impl HostsTable {
     }
 }
 
-/// The table's cells for one host, in column order.
-fn cells(host: &Host) -> [&str; 6] {
+/// The table's cells for one host, in column order, with `badge` in the route column.
+fn cells<'a>(host: &'a Host, badge: &'a str) -> [&'a str; HEADERS.len()] {
     [
         host.display_name(),
         &host.instance_id,
@@ -124,14 +143,39 @@ fn cells(host: &Host) -> [&str; 6] {
         &host.region,
         host.state.as_str(),
         host.private_ip.as_deref().unwrap_or("—"),
+        badge,
     ]
 }
 
+/// The route badge (`EIC`, `SSM?`, `none`) and its tooltip: the purpose, then every route with
+/// its verdict and reasons, best first.
+fn route_cell(report: Option<&RouteReport>) -> (String, String) {
+    let Some(report) = report else {
+        return (
+            "…".to_owned(),
+            "Routes are worked out once the host's region is scanned".to_owned(),
+        );
+    };
+    let mut explanation = report.purpose.to_string();
+    for route in &report.routes {
+        explanation.push_str(&format!(
+            "\n\n{}: {}",
+            route.method.label(),
+            route.verdict.as_str()
+        ));
+        for reason in &route.reasons {
+            explanation.push_str(&format!("\n• {reason}"));
+        }
+    }
+    (report.badge(), explanation)
+}
+
 /// Per column, the text with the most characters among the header and every host's cell.
-fn longest_cells(hosts: &[Host]) -> [String; HEADERS.len()] {
+fn longest_cells(snapshot: &Snapshot) -> [String; HEADERS.len()] {
     let mut longest = HEADERS.map(str::to_owned);
-    for host in hosts {
-        for (longest, cell) in longest.iter_mut().zip(cells(host)) {
+    for host in &snapshot.hosts {
+        let (badge, _) = route_cell(snapshot.route(host));
+        for (longest, cell) in longest.iter_mut().zip(cells(host, &badge)) {
             if cell.chars().count() > longest.chars().count() {
                 *longest = cell.to_owned();
             }
@@ -178,9 +222,11 @@ mod tests {
             availability_zone: None,
             key_name: None,
             image: None,
+            security_group_ids: Vec::new(),
             profile: "dev".to_owned(),
             account_id: "111122223333".to_owned(),
             region: "us-east-1".to_owned(),
+            stale: false,
         }
     }
 
@@ -209,9 +255,9 @@ mod tests {
 
     #[test]
     fn each_column_is_sized_by_its_longest_text_over_every_host() {
-        let mut hosts = vec![host("web"), host("a-much-longer-name")];
-        hosts[1].profile = "prod-readonly".to_owned();
-        let longest = longest_cells(&hosts);
+        let mut s = snapshot(1, &["web", "a-much-longer-name"]);
+        s.hosts[1].profile = "prod-readonly".to_owned();
+        let longest = longest_cells(&s);
         assert_eq!(longest[0], "a-much-longer-name");
         assert_eq!(longest[1], "i-a-much-longer-name");
         assert_eq!(longest[2], "prod-readonly");
@@ -219,6 +265,38 @@ mod tests {
         assert_eq!(
             longest[5], "Private IP",
             "a header longer than every cell sizes its column"
+        );
+        assert_eq!(longest[ROUTE], "Route");
+    }
+
+    #[test]
+    fn the_route_badge_is_the_best_route_and_its_tooltip_every_reason() {
+        use bastionless_core::route::{self, Purpose, RouteFacts, SsmFacts};
+        let host = host("web");
+        let facts = RouteFacts {
+            region: None,
+            ssm: SsmFacts::Unknown("SSM was not asked"),
+        };
+        let report = route::assess(&host, Purpose::Ssh, &facts);
+        let (badge, tooltip) = route_cell(Some(&report));
+        assert_eq!(badge, "EIC?");
+        assert!(
+            tooltip.starts_with("SSH (port 22)\n\nEIC: unsure\n• "),
+            "{tooltip}"
+        );
+        assert!(
+            tooltip.contains("\n\nSSM: unsure\n• SSM was not asked"),
+            "{tooltip}"
+        );
+        assert!(
+            tooltip.contains("\n\nDirect: blocked\n• web has no public IPv4 address"),
+            "{tooltip}"
+        );
+        let (badge, tooltip) = route_cell(None);
+        assert_eq!(badge, "…");
+        assert!(
+            tooltip.contains("once the host's region is scanned"),
+            "{tooltip}"
         );
     }
 
@@ -237,6 +315,7 @@ mod tests {
             name: "dev".to_owned(),
             region: None,
             account_id: None,
+            same_account_as: None,
             state,
             warnings: Vec::new(),
         };
@@ -256,6 +335,6 @@ mod tests {
 
     #[test]
     fn a_host_without_a_private_ip_shows_a_dash() {
-        assert_eq!(cells(&host("web"))[5], "—");
+        assert_eq!(cells(&host("web"), "EIC")[5], "—");
     }
 }

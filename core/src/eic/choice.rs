@@ -180,6 +180,7 @@ mod tests {
             state: EicEndpointState::from_ec2(state),
             vpc_id: Some(vpc.into()),
             subnet_id: Some(subnet.into()),
+            subnet_cidr: None,
             dns_name: Some(format!(
                 "{id}.abc.ec2-instance-connect-endpoint.us-east-1.amazonaws.com"
             )),

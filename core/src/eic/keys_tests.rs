@@ -82,9 +82,11 @@ fn host(image_name: Option<&str>, platform_details: Option<&str>, platform: Plat
             name: image_name.map(str::to_owned),
             platform_details: platform_details.map(str::to_owned),
         }),
+        security_group_ids: Vec::new(),
         profile: "prod".into(),
         account_id: "111122223333".into(),
         region: "us-east-1".into(),
+        stale: false,
     }
 }
 

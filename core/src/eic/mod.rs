@@ -47,8 +47,8 @@ mod keys;
 mod presign;
 mod proxy;
 mod pump;
-mod tls;
-mod transport;
+pub(crate) mod tls;
+pub(crate) mod transport;
 
 pub use choice::{ChosenEndpoint, EndpointQuery, NoEndpoint, choose_endpoint};
 pub use endpoint::EndpointAddress;

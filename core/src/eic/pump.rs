@@ -23,6 +23,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::{BufMut as _, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -204,16 +205,20 @@ where
     R: AsyncRead + Unpin,
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut buf = vec![0u8; MAX_FRAME_PAYLOAD];
+    // Read straight into the frame's buffer rather than copying each chunk into a new one.
+    // tungstenite copies the payload into its own output buffer (masking it) and drops it
+    // before `send` returns, so `reserve` takes the same allocation back for the next read.
+    let mut buf = BytesMut::with_capacity(MAX_FRAME_PAYLOAD);
     loop {
+        buf.reserve(MAX_FRAME_PAYLOAD);
         let n = local
-            .read(&mut buf)
+            .read_buf(&mut (&mut buf).limit(MAX_FRAME_PAYLOAD))
             .await
             .map_err(|source| EicError::Local { source })?;
         if n == 0 {
             return Ok(());
         }
-        sink.send(Message::Binary(bytes::Bytes::copy_from_slice(&buf[..n])))
+        sink.send(Message::Binary(buf.split().freeze()))
             .await
             .map_err(|source| EicError::TunnelLost { source })?;
         counters.to_remote.fetch_add(n as u64, Ordering::Relaxed);

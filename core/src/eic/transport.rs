@@ -194,7 +194,7 @@ impl Connector {
 /// Resolves `host` and connects to the first address that accepts, giving each address an equal
 /// share of `budget` so that one black-holed address (say, IPv6 on a network that drops it)
 /// cannot use up the whole connect timeout. Names the phase that failed.
-async fn connect_tcp(
+pub(crate) async fn connect_tcp(
     host: &str,
     port: u16,
     label: &str,
@@ -235,7 +235,7 @@ async fn connect_tcp(
 }
 
 /// Certificate problems get their own variant: they are the ones a user fixes with a CA bundle.
-fn classify_tls_error(host: String, source: io::Error) -> EicError {
+pub(crate) fn classify_tls_error(host: String, source: io::Error) -> EicError {
     match source
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())

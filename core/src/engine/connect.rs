@@ -2,10 +2,11 @@
 //! which IP, worked out from the latest snapshot and the profiles' SDK configurations, with no
 //! AWS calls beyond the tunnel's own.
 //!
-//! Several profiles can reach the same account and region (an admin and a read-only role). The
-//! host's own profile is tried first, then the others ([`Snapshot::profiles_for`]); the first
-//! with a usable route wins, so a role that may not list endpoints or push keys does not hide a
-//! route another role has. When none has one, the first profile's reason is reported.
+//! Several profiles can reach the same account (an admin and a read-only role). The host's own
+//! profile (the one that listed it) is tried first, then the others
+//! ([`Snapshot::profiles_for`]): the first whose configuration loads carries a tunnel, and keys
+//! are pushed by the first that is allowed to, so a role that may not push keys does not hide
+//! one that may. The endpoint comes from the account and region's listing, whoever listed it.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -16,7 +17,7 @@ use crate::eic::{
     ConnectOptions, Connector, EndpointAddress, EndpointQuery, EphemeralKey, KeyError, KeyTarget,
     MaxTunnelDuration, ProxySettings, TunnelRequest, choose_endpoint, push_ephemeral_key,
 };
-use crate::inventory::{EicEndpointListing, Host, HostKey};
+use crate::inventory::{Host, HostKey, Listing};
 use crate::profiles::{Profile, ProfileCatalog};
 use crate::tunnel::{Route, TunnelTarget};
 
@@ -100,7 +101,8 @@ pub(super) async fn push_ssh_key(
     Err(first_error.unwrap_or_else(|| not_found(key)))
 }
 
-/// An EIC route to `remote_port` on the instance, through the first profile that has one.
+/// An EIC route to `remote_port` on the instance, through the first profile whose
+/// configuration loads.
 async fn eic_route(
     shared: &Shared,
     snapshot: &Snapshot,
@@ -109,79 +111,48 @@ async fn eic_route(
 ) -> Result<Route, String> {
     let catalog = catalog(shared)?;
     let host = snapshot.host(key).ok_or_else(|| not_found(key))?;
-    let mut candidates = Vec::new();
-    for profile in profiles(snapshot, &catalog, host) {
-        let sdk = catalog
-            .sdk_config(profile)
-            .await
-            .map_err(|e| format!("profile {}: {e}", profile.name))?;
-        candidates.push((profile, sdk));
-    }
     let max_tunnel_duration = shared.tunnels.settings().max_tunnel_duration;
-    let (index, request) = plan_eic(
-        snapshot,
-        host,
-        candidates
-            .iter()
-            .map(|(profile, sdk)| (profile.name.as_str(), sdk.use_fips().unwrap_or(false))),
-        remote_port,
-        max_tunnel_duration,
-    )
-    .map_err(|reason| reason.unwrap_or_else(|| not_found(key)))?;
-    let (profile, sdk) = &candidates[index];
-    build_route(profile, sdk, request).await
-}
-
-/// The first profile (by name, with whether it wants FIPS endpoints) whose endpoint listing has
-/// a usable endpoint for `host`, as its index and the tunnel request. `Err(None)` when there are
-/// no profiles; otherwise the first profile's reason.
-fn plan_eic<'a>(
-    snapshot: &Snapshot,
-    host: &Host,
-    profiles: impl Iterator<Item = (&'a str, bool)>,
-    remote_port: u16,
-    max_tunnel_duration: Option<MaxTunnelDuration>,
-) -> Result<(usize, TunnelRequest), Option<String>> {
     let mut first_error = None;
-    for (index, (profile, fips)) in profiles.enumerate() {
-        match eic_request(
-            snapshot,
-            host,
-            profile,
-            fips,
-            remote_port,
-            max_tunnel_duration,
-        ) {
-            Ok(request) => return Ok((index, request)),
-            Err(reason) => {
-                first_error.get_or_insert(reason);
+    for profile in profiles(snapshot, &catalog, host) {
+        match catalog.sdk_config(profile).await {
+            Ok(sdk) => {
+                let fips = sdk.use_fips().unwrap_or(false);
+                let request = eic_request(snapshot, host, fips, remote_port, max_tunnel_duration)?;
+                return build_route(profile, &sdk, request).await;
+            }
+            Err(error) => {
+                first_error.get_or_insert_with(|| format!("profile {}: {error}", profile.name));
             }
         }
     }
-    Err(first_error)
+    Err(first_error.unwrap_or_else(|| not_found(key)))
 }
 
+/// The tunnel request for `host`: the endpoint its account and region's listing offers (its
+/// FIPS name when `fips`), and its private IP.
 fn eic_request(
     snapshot: &Snapshot,
     host: &Host,
-    profile: &str,
     fips: bool,
     remote_port: u16,
     max_tunnel_duration: Option<MaxTunnelDuration>,
 ) -> Result<TunnelRequest, String> {
     let name = host.display_name();
-    let endpoints = match snapshot.eic_endpoints.get(profile) {
-        Some(EicEndpointListing::Listed(endpoints)) => endpoints,
-        Some(EicEndpointListing::Failed(why)) => {
+    let endpoints = match snapshot
+        .region_facts(host)
+        .map(|facts| &facts.eic_endpoints)
+    {
+        Some(Listing::Listed(endpoints)) => endpoints,
+        Some(Listing::Failed(why)) => {
             return Err(format!(
-                "cannot choose an EC2 Instance Connect Endpoint for {name} (profile {profile}): \
-                 {why}"
+                "cannot choose an EC2 Instance Connect Endpoint for {name}: {why}"
             ));
         }
         None => {
             return Err(format!(
-                "the EC2 Instance Connect Endpoints of profile {profile} are not listed yet; \
-                 wait for the refresh to finish and retry"
+                "the EC2 Instance Connect Endpoints of {} in account {} are not listed yet; \
+                 wait for the refresh to finish and retry",
+                host.region, host.account_id
             ));
         }
     };

@@ -1,10 +1,12 @@
-//! Route planning from a snapshot: which view of an instance carries its tunnel, and what the
-//! tunnel request says.
+//! Tunnel requests from a snapshot: which endpoint and IP carry a tunnel, and what is said when
+//! none can.
 
 use super::*;
-use crate::inventory::{EicEndpoint, EicEndpointState, InstanceState, Platform};
+use crate::inventory::{
+    AccountRegion, EicEndpoint, EicEndpointState, InstanceState, Platform, RegionFacts,
+};
 
-fn host(profile: &str) -> Host {
+fn host() -> Host {
     Host {
         instance_id: "i-0123456789abcdef0".into(),
         name: Some("web-eic-1".into()),
@@ -18,55 +20,59 @@ fn host(profile: &str) -> Host {
         availability_zone: Some("us-east-1a".into()),
         key_name: None,
         image: None,
-        profile: profile.into(),
+        security_group_ids: vec!["sg-web".into()],
+        profile: "admin".into(),
         account_id: "111122223333".into(),
         region: "us-east-1".into(),
+        stale: false,
     }
 }
 
-fn endpoint(profile: &str) -> EicEndpoint {
+fn endpoint() -> EicEndpoint {
     EicEndpoint {
         id: "eice-0aaa".into(),
         state: EicEndpointState::CreateComplete,
         vpc_id: Some("vpc-a".into()),
         subnet_id: Some("subnet-a2".into()),
+        subnet_cidr: None,
         dns_name: Some("eice-0aaa.x.ec2-instance-connect-endpoint.us-east-1.amazonaws.com".into()),
         fips_dns_name: Some(
             "eice-0aaa.x.fips.ec2-instance-connect-endpoint.us-east-1.amazonaws.com".into(),
         ),
         security_group_ids: vec![],
         preserve_client_ip: false,
-        profile: profile.into(),
+        profile: "admin".into(),
         account_id: "111122223333".into(),
         region: "us-east-1".into(),
     }
 }
 
-/// `readonly` may not list endpoints; `admin` (same account and region) sees one in the
-/// instance's VPC.
-fn snapshot() -> Snapshot {
+/// The host's account and region, listed with `endpoints`.
+fn snapshot(endpoints: Listing<EicEndpoint>) -> Snapshot {
     let mut s = Snapshot {
-        hosts: vec![host("readonly")],
+        hosts: vec![host()],
         ..Snapshot::default()
     };
-    s.eic_endpoints.insert(
-        "readonly".into(),
-        EicEndpointListing::Failed("UnauthorizedOperation: no".into()),
-    );
-    s.eic_endpoints.insert(
-        "admin".into(),
-        EicEndpointListing::Listed(vec![endpoint("admin")]),
+    s.regions.insert(
+        AccountRegion {
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+        },
+        RegionFacts {
+            profile: "admin".into(),
+            eic_endpoints: endpoints,
+            security_groups: Listing::Listed(vec![]),
+            ssm: Listing::Listed(vec![]),
+        },
     );
     s
 }
 
 #[test]
-fn the_first_profile_with_a_usable_endpoint_carries_the_tunnel() {
-    let s = snapshot();
+fn the_endpoint_in_the_host_s_vpc_carries_the_tunnel_to_its_private_ip() {
+    let s = snapshot(Listing::Listed(vec![endpoint()]));
     let duration = MaxTunnelDuration::from_secs(900).ok();
-    let profiles = [("readonly", false), ("admin", false)];
-    let (index, request) = plan_eic(&s, &s.hosts[0], profiles.into_iter(), 22, duration).unwrap();
-    assert_eq!(index, 1);
+    let request = eic_request(&s, &s.hosts[0], false, 22, duration).unwrap();
     assert_eq!(
         request,
         TunnelRequest {
@@ -85,9 +91,8 @@ fn the_first_profile_with_a_usable_endpoint_carries_the_tunnel() {
 
 #[test]
 fn fips_profiles_connect_to_the_fips_name() {
-    let s = snapshot();
-    let (_, request) =
-        plan_eic(&s, &s.hosts[0], [("admin", true)].into_iter(), 3389, None).unwrap();
+    let s = snapshot(Listing::Listed(vec![endpoint()]));
+    let request = eic_request(&s, &s.hosts[0], true, 3389, None).unwrap();
     assert_eq!(
         request.endpoint.host(),
         "eice-0aaa.x.fips.ec2-instance-connect-endpoint.us-east-1.amazonaws.com"
@@ -96,51 +101,42 @@ fn fips_profiles_connect_to_the_fips_name() {
 }
 
 #[test]
-fn when_no_profile_works_the_first_reason_is_reported() {
-    let s = snapshot();
-    let profiles = [("readonly", false), ("admin", false)];
-    let mut no_ip = host("readonly");
-    no_ip.private_ip = None;
-    let error = plan_eic(&s, &no_ip, profiles.into_iter(), 22, None)
-        .unwrap_err()
-        .unwrap();
+fn reasons_name_the_failed_listing_the_vpc_the_missing_ip_or_the_unscanned_region() {
+    let failed = snapshot(Listing::Failed("UnauthorizedOperation: no".into()));
+    let error = eic_request(&failed, &failed.hosts[0], false, 22, None).unwrap_err();
     assert!(
-        error.contains("for web-eic-1 (profile readonly): UnauthorizedOperation"),
+        error.contains("for web-eic-1: UnauthorizedOperation"),
         "{error}"
     );
-    let error = plan_eic(&s, &no_ip, [("admin", false)].into_iter(), 22, None)
-        .unwrap_err()
-        .unwrap();
-    assert!(
-        error.contains("web-eic-1 has no private IP address"),
-        "{error}"
-    );
-}
 
-#[test]
-fn reasons_name_the_vpc_or_the_missing_listing() {
-    let s = snapshot();
-    let mut elsewhere = host("admin");
-    elsewhere.vpc_id = Some("vpc-z".into());
-    let error = plan_eic(&s, &elsewhere, [("admin", false)].into_iter(), 22, None)
-        .unwrap_err()
-        .unwrap();
+    let s = snapshot(Listing::Listed(vec![endpoint()]));
+    let elsewhere = Host {
+        vpc_id: Some("vpc-z".into()),
+        ..host()
+    };
+    let error = eic_request(&s, &elsewhere, false, 22, None).unwrap_err();
     assert!(
         error.contains("web-eic-1: no EC2 Instance Connect Endpoint in vpc-z"),
         "{error}"
     );
 
-    let error = plan_eic(&s, &s.hosts[0], [("new", false)].into_iter(), 22, None)
-        .unwrap_err()
-        .unwrap();
-    assert!(error.contains("profile new are not listed yet"), "{error}");
-}
+    let no_ip = Host {
+        private_ip: None,
+        ..host()
+    };
+    let error = eic_request(&s, &no_ip, false, 22, None).unwrap_err();
+    assert!(
+        error.contains("web-eic-1 has no private IP address"),
+        "{error}"
+    );
 
-#[test]
-fn no_profiles_leave_the_reason_to_the_caller() {
-    let s = snapshot();
-    assert_eq!(
-        plan_eic(&s, &s.hosts[0], std::iter::empty(), 22, None),
-        Err(None)
+    let in_another_region = Host {
+        region: "eu-west-1".into(),
+        ..host()
+    };
+    let error = eic_request(&s, &in_another_region, false, 22, None).unwrap_err();
+    assert!(
+        error.contains("of eu-west-1 in account 111122223333 are not listed yet"),
+        "{error}"
     );
 }

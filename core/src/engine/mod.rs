@@ -6,19 +6,26 @@
 //!
 //! The CLI, which has no event loop, uses the `*_blocking` methods instead of commands: they run
 //! one operation on the engine's runtime and return its result.
+//!
+//! With a cache file configured, the engine starts from the last inventory on disk: the first
+//! snapshot already lists those hosts, marked stale, and each is replaced as its region is
+//! scanned again.
 
 mod connect;
+mod plan;
 mod refresh;
 mod snapshot;
 
-pub use snapshot::{ProfileState, ProfileStatus, Snapshot, TUNNEL_EVENTS_KEPT};
+pub use snapshot::{ProfileState, ProfileStatus, ScanProgress, Snapshot, TUNNEL_EVENTS_KEPT};
 
 use crate::eic::EphemeralKey;
-use crate::inventory::HostKey;
+use crate::inventory::{HostKey, InventoryCache};
 use crate::profiles::{AwsFiles, ProfileCatalog};
 use crate::tunnel::{TunnelId, TunnelSettings, Tunnels};
 use arc_swap::ArcSwapOption;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -27,6 +34,56 @@ use tokio::sync::{mpsc, watch};
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub aws_files: AwsFiles,
+    /// The regions to scan in every account (those of them the account has enabled); `None`
+    /// scans every enabled region.
+    pub regions: Option<Vec<String>>,
+    /// Where the last inventory is kept between runs
+    /// ([`InventoryCache::default_path`] for the app); `None` keeps none.
+    pub cache_file: Option<PathBuf>,
+}
+
+impl EngineConfig {
+    /// Every enabled region, and no disk cache.
+    pub fn new(aws_files: AwsFiles) -> Self {
+        Self {
+            aws_files,
+            regions: None,
+            cache_file: None,
+        }
+    }
+}
+
+/// What the engine starts from: the disk cache's inventory, if any.
+struct Start {
+    inventory: refresh::Inventory,
+    cached_accounts: BTreeMap<String, String>,
+    /// When the cache was written.
+    cached_at: Option<std::time::SystemTime>,
+    /// Why the cache could not be used.
+    cache_notice: Option<String>,
+}
+
+impl Start {
+    fn from_cache(path: Option<&std::path::Path>) -> Self {
+        let mut start = Self {
+            inventory: Default::default(),
+            cached_accounts: Default::default(),
+            cached_at: None,
+            cache_notice: None,
+        };
+        match path.map(InventoryCache::load) {
+            None | Some(Ok(None)) => {}
+            Some(Ok(Some(cache))) => {
+                start.cached_at = Some(cache.written_at);
+                (start.inventory, start.cached_accounts) = refresh::from_cache(cache);
+            }
+            Some(Err(notice)) => {
+                tracing::warn!("{notice}");
+                start.cache_notice = Some(notice);
+            }
+        }
+        start
+    }
 }
 
 /// What the app asks the engine to do.
@@ -78,11 +135,17 @@ impl Engine {
             .enable_all()
             .build()?;
         let (commands, command_rx) = mpsc::unbounded_channel();
-        // The first refresh is queued below, so the first snapshot already says one is under way.
-        let first = Snapshot {
+        let start = Start::from_cache(config.cache_file.as_deref());
+        // The first refresh is queued below, so the first snapshot already says one is under
+        // way, and shows what the cache holds until it is done.
+        let mut first = Snapshot {
             refreshing: true,
+            cached_at: start.cached_at,
             ..Snapshot::default()
         };
+        refresh::show_inventory(&mut first, &start.inventory);
+        first.update_routes(None);
+        first.warnings.extend(start.cache_notice.clone());
         let (publish, snapshots) = watch::channel(Arc::new(first));
         let on_change: Arc<ArcSwapOption<ChangeHook>> = Arc::default();
         let publisher = refresh::Publisher::new(publish, on_change.clone());
@@ -95,7 +158,7 @@ impl Engine {
             catalog: ArcSwapOption::empty(),
             tunnels,
         });
-        runtime.spawn(refresh::run(config, command_rx, shared.clone()));
+        runtime.spawn(refresh::run(config, command_rx, shared.clone(), start));
         let _ = commands.send(Command::Refresh);
         Ok(Self {
             runtime: Some(runtime),
@@ -191,7 +254,7 @@ mod tests {
     /// An engine over empty AWS files, with its first refresh done.
     fn idle_engine(dir: &tempfile::TempDir) -> Engine {
         let files = AwsFiles::at(dir.path().join("config"), dir.path().join("credentials"));
-        let engine = Engine::start(EngineConfig { aws_files: files }).unwrap();
+        let engine = Engine::start(EngineConfig::new(files)).unwrap();
         let snapshot = engine.wait_until(Duration::from_secs(10), |s| !s.refreshing);
         assert!(!snapshot.refreshing);
         engine

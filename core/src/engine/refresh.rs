@@ -1,25 +1,39 @@
 //! The engine's command loop and the inventory refresh it runs.
 //!
-//! A refresh re-reads the AWS files, publishes every profile as loading (or as failed, with the
-//! reason, when its section is broken), then scans all usable profiles concurrently and publishes
-//! each result the moment it arrives, so fast profiles never wait for slow ones.
+//! A refresh re-reads the AWS files and publishes every profile as loading (or as failed, with
+//! the reason, when its section is broken). Then, all under one [`CallBudget`]:
+//! 1. every profile asks STS who it is;
+//! 2. each account gets one scanning profile ([`AccountPlan`]), which asks `DescribeRegions`
+//!    for the regions the account has enabled (narrowed to the configured ones, if any);
+//! 3. every (account, region) is scanned once, and published the moment it is done — hosts,
+//!    endpoints, security groups and routes — with the progress (regions done of those known).
 //!
-//! Several profiles often reach the same account and region (a read-only and an admin role, say);
-//! each instance is shown once, found through the first such profile in name order.
+//! When the scanning profile lacks a permission (`AccessDenied`), the account's other profiles
+//! are asked in turn, so a billing role that happens to sort first never hides an account an
+//! admin role can list. A region whose scan fails keeps its previous hosts, marked stale, and
+//! the failure shows on the profile. When everything has answered, the inventory is written to
+//! the disk cache.
 //!
 //! Tunnel commands are handed to `connect`, each in its own task, so that working out a route
 //! never holds up the loop.
 
-use super::{ChangeHook, Command, EngineConfig, ProfileState, ProfileStatus, Shared, Snapshot};
-use super::{TUNNEL_EVENTS_KEPT, connect};
-use crate::inventory::{self, Host, ProfileInventory};
-use crate::profiles::{Profile, ProfileCatalog};
-use crate::tunnel::TunnelReport;
-use arc_swap::ArcSwapOption;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use aws_config::SdkConfig;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+
+use super::plan::AccountPlan;
+use super::{ChangeHook, Command, EngineConfig, ProfileState, ProfileStatus, Shared, Snapshot};
+use super::{ScanProgress, TUNNEL_EVENTS_KEPT, connect};
+use crate::inventory::{
+    self, AccountRegion, CachedRegion, CallBudget, CallFailure, Host, InventoryCache, RegionFacts,
+    RegionScan,
+};
+use crate::profiles::ProfileCatalog;
+use crate::tunnel::TunnelReport;
 
 /// Publishes snapshots and tells the app about each one. Clones publish to the same channel.
 #[derive(Clone)]
@@ -70,23 +84,138 @@ impl Publisher {
     }
 }
 
-type ScanResult = (String, Result<ProfileInventory, String>);
+/// One account and region as last scanned (or as the disk cache had it).
+#[derive(Debug, Clone)]
+pub(super) struct ScannedRegion {
+    pub(super) hosts: Vec<Host>,
+    pub(super) facts: RegionFacts,
+}
+
+/// What the engine knows, refresh after refresh.
+pub(super) type Inventory = BTreeMap<AccountRegion, ScannedRegion>;
+
+/// The inventory the disk cache holds, its hosts marked stale, and the accounts it remembers.
+pub(super) fn from_cache(cache: InventoryCache) -> (Inventory, BTreeMap<String, String>) {
+    let inventory = cache
+        .regions
+        .into_iter()
+        .map(|region| {
+            let key = AccountRegion {
+                account_id: region.account_id,
+                region: region.region,
+            };
+            let hosts = region
+                .hosts
+                .into_iter()
+                .map(|host| Host {
+                    stale: true,
+                    ..host
+                })
+                .collect();
+            let scanned = ScannedRegion {
+                hosts,
+                facts: region.facts,
+            };
+            (key, scanned)
+        })
+        .collect();
+    (inventory, cache.accounts)
+}
+
+/// Puts `inventory` into the snapshot: hosts, region facts and every host's routes.
+pub(super) fn show_inventory(s: &mut Snapshot, inventory: &Inventory) {
+    let mut hosts: Vec<Host> = inventory
+        .values()
+        .flat_map(|r| r.hosts.iter().cloned())
+        .collect();
+    hosts.sort_by(|a, b| {
+        (&a.profile, &a.region, a.display_name()).cmp(&(&b.profile, &b.region, b.display_name()))
+    });
+    s.hosts = hosts;
+    s.regions = inventory
+        .iter()
+        .map(|(key, r)| (key.clone(), r.facts.clone()))
+        .collect();
+    if !s.hosts.iter().any(|h| h.stale) {
+        s.cached_at = None;
+    }
+}
+
+/// What a refresh's tasks report.
+enum Event {
+    Identified {
+        profile: String,
+        result: Result<(String, Box<SdkConfig>), String>,
+    },
+    Regions {
+        account: String,
+        result: Result<Vec<String>, CallFailure>,
+    },
+    Scanned {
+        key: AccountRegion,
+        result: Result<RegionScan, CallFailure>,
+    },
+}
+
+/// The refresh under way.
+struct Refresh {
+    catalog: Arc<ProfileCatalog>,
+    plan: AccountPlan,
+    /// The SDK configuration of every profile STS has identified.
+    sdks: HashMap<String, SdkConfig>,
+    /// Per account being scanned: regions still to answer, regions scanned, and the first
+    /// failure.
+    accounts: HashMap<String, AccountProgress>,
+    /// Accounts of regions whose scan failed or whose identity did: their cached hosts stay.
+    unconfirmed: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct AccountProgress {
+    pending: usize,
+    scanned: usize,
+    first_error: Option<String>,
+}
+
+/// The loop's own state: the inventory, the refresh under way, its tasks.
+struct Loop {
+    config: EngineConfig,
+    shared: Arc<Shared>,
+    calls: CallBudget,
+    inventory: Inventory,
+    /// Accounts by profile, from the disk cache, until STS answers.
+    cached_accounts: BTreeMap<String, String>,
+    /// Why the disk cache could not be used, shown with the first refresh.
+    cache_notice: Option<String>,
+    refresh: Option<Refresh>,
+    tasks: JoinSet<Event>,
+}
 
 pub(super) async fn run(
     config: EngineConfig,
     mut commands: mpsc::UnboundedReceiver<Command>,
     shared: Arc<Shared>,
+    start: super::Start,
 ) {
-    let publisher = &shared.publisher;
-    let mut scans: JoinSet<ScanResult> = JoinSet::new();
-    // The hosts each profile found in its last successful scan, by profile name.
-    let mut found: BTreeMap<String, Vec<Host>> = BTreeMap::new();
+    let mut state = Loop {
+        config,
+        shared: shared.clone(),
+        calls: CallBudget::default(),
+        inventory: start.inventory,
+        cached_accounts: start.cached_accounts,
+        cache_notice: start.cache_notice,
+        refresh: None,
+        tasks: JoinSet::new(),
+    };
     loop {
         tokio::select! {
             command = commands.recv() => match command {
                 Some(Command::Refresh) => {
-                    scans.abort_all();
-                    scans = start_refresh(&config, &shared, &mut found);
+                    state.start_refresh();
+                    // Nothing to ask (no usable profiles): done at once.
+                    if state.tasks.is_empty() {
+                        state.finish_refresh().await;
+                    }
                 }
                 Some(Command::OpenTunnel { host, remote_port, local_port }) => {
                     let shared = shared.clone();
@@ -102,73 +231,451 @@ pub(super) async fn run(
                 Some(Command::ConfigureTunnels(settings)) => shared.tunnels.configure(settings),
                 None => return,
             },
-            Some(joined) = scans.join_next() => {
-                // An aborted scan belongs to a replaced refresh: nothing to show for it.
-                if let Ok((profile, result)) = joined {
-                    publish_scan(publisher, &mut found, profile, result, scans.is_empty());
+            Some(joined) = state.tasks.join_next() => {
+                // Tasks are only aborted by dropping their set, so every result is this
+                // refresh's; a panicked task is a bug, and its region simply stays unscanned.
+                if let Ok(event) = joined {
+                    state.handle(event);
+                }
+                if state.tasks.is_empty() {
+                    state.finish_refresh().await;
                 }
             }
         }
     }
 }
 
-fn start_refresh(
-    config: &EngineConfig,
-    shared: &Shared,
-    found: &mut BTreeMap<String, Vec<Host>>,
-) -> JoinSet<ScanResult> {
-    let publisher = &shared.publisher;
-    let mut scans = JoinSet::new();
-    let catalog = match ProfileCatalog::load(&config.aws_files) {
-        Ok(catalog) => Arc::new(catalog),
-        Err(error) => {
-            publisher.update(|s| {
-                s.refreshing = false;
-                s.warnings = vec![error.to_string()];
+impl Loop {
+    fn publisher(&self) -> &Publisher {
+        &self.shared.publisher
+    }
+
+    fn start_refresh(&mut self) {
+        // Dropping the set aborts the replaced refresh's tasks.
+        self.tasks = JoinSet::new();
+        let catalog = match ProfileCatalog::load(&self.config.aws_files) {
+            Ok(catalog) => Arc::new(catalog),
+            Err(error) => {
+                self.refresh = None;
+                self.publisher().update(|s| {
+                    s.refreshing = false;
+                    s.warnings = vec![error.to_string()];
+                });
+                return;
+            }
+        };
+        self.shared.catalog.store(Some(catalog.clone()));
+        let plan = AccountPlan::new(
+            catalog.profiles.iter().map(|p| p.name.clone()),
+            catalog.preferred.as_deref(),
+        );
+        for profile in &catalog.profiles {
+            let (catalog, profile, calls) = (catalog.clone(), profile.clone(), self.calls.clone());
+            self.tasks.spawn(async move {
+                let result = async {
+                    let sdk = catalog.sdk_config(&profile).await?;
+                    let account = inventory::identify(&sdk, &calls)
+                        .await
+                        .map_err(|f| format!("Could not identify the account: {f}"))?;
+                    Ok((account, Box::new(sdk)))
+                }
+                .await;
+                Event::Identified {
+                    profile: profile.name,
+                    result,
+                }
             });
-            return scans;
         }
-    };
-    shared.catalog.store(Some(catalog.clone()));
-    let statuses = profile_statuses(&catalog);
-    for profile in &catalog.profiles {
-        let catalog = catalog.clone();
-        let profile = profile.clone();
-        scans.spawn(async move {
-            let result = scan(&catalog, &profile).await;
-            (profile.name, result)
+        // Regions listed through profiles that no longer exist go; the others stay (stale
+        // or not) until their scan answers.
+        self.inventory
+            .retain(|_, region| catalog.get(&region.facts.profile).is_some());
+        let statuses = profile_statuses(&catalog, &self.cached_accounts);
+        let mut warnings = catalog.warnings.clone();
+        warnings.extend(self.cache_notice.take());
+        let refreshing = !self.tasks.is_empty();
+        let inventory = &self.inventory;
+        self.publisher().update(|s| {
+            show_inventory(s, inventory);
+            s.update_routes(None);
+            s.profiles = statuses;
+            count_hosts(s);
+            s.warnings = warnings;
+            s.progress = ScanProgress::default();
+            s.refreshing = refreshing;
+        });
+        self.refresh = Some(Refresh {
+            catalog,
+            plan,
+            sdks: HashMap::new(),
+            accounts: HashMap::new(),
+            unconfirmed: BTreeSet::new(),
         });
     }
-    let warnings = catalog.warnings.clone();
-    let refreshing = !scans.is_empty();
-    // Hosts of profiles that no longer exist go; the others stay until their scan answers.
-    found.retain(|name, _| catalog.get(name).is_some());
-    let hosts = merged_hosts(found);
-    publisher.update(|s| {
-        s.hosts = hosts;
-        s.eic_endpoints
-            .retain(|profile, _| catalog.get(profile).is_some());
-        s.profiles = statuses;
-        s.warnings = warnings;
-        s.refreshing = refreshing;
-    });
-    scans
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Identified { profile, result } => self.identified(profile, result),
+            Event::Regions { account, result } => self.regions_listed(account, result),
+            Event::Scanned { key, result } => self.scanned(key, result),
+        }
+    }
+
+    fn identified(&mut self, profile: String, result: Result<(String, Box<SdkConfig>), String>) {
+        let Some(refresh) = self.refresh.as_mut() else {
+            return;
+        };
+        let (account, claims) = match result {
+            Ok((account, sdk)) => {
+                refresh.sdks.insert(profile.clone(), *sdk);
+                let claims = refresh.plan.identified(&profile, Some(account.clone()));
+                (Ok(account), claims)
+            }
+            Err(error) => {
+                // Its cached hosts stay until some profile scans their account again.
+                if let Some(cached) = self.cached_accounts.get(&profile) {
+                    refresh.unconfirmed.insert(cached.clone());
+                }
+                (Err(error), refresh.plan.identified(&profile, None))
+            }
+        };
+        for (account, _) in claims {
+            let candidates = candidates(refresh, &account);
+            let calls = self.calls.clone();
+            let for_account = account.clone();
+            self.tasks.spawn(async move {
+                Event::Regions {
+                    result: list_regions(candidates, &calls).await,
+                    account: for_account,
+                }
+            });
+            refresh.accounts.insert(account, AccountProgress::default());
+        }
+        let owners: HashMap<String, Option<String>> = refresh
+            .catalog
+            .profiles
+            .iter()
+            .map(|p| {
+                let owner = refresh
+                    .plan
+                    .account_of(&p.name)
+                    .and_then(|a| refresh.plan.owner(a))
+                    .map(str::to_owned);
+                (p.name.clone(), owner)
+            })
+            .collect();
+        self.publisher().update(|s| {
+            if let Some(status) = s.profiles.iter_mut().find(|p| p.name == profile) {
+                match &account {
+                    Ok(account) => status.account_id = Some(account.clone()),
+                    Err(error) => {
+                        status.state = ProfileState::Failed {
+                            error: error.clone(),
+                        };
+                    }
+                }
+            }
+            // A profile whose account another profile scans is done once that is decided.
+            for status in &mut s.profiles {
+                if let Some(Some(owner)) = owners.get(&status.name)
+                    && *owner != status.name
+                    && status.state == ProfileState::Loading
+                {
+                    status.same_account_as = Some(owner.clone());
+                    status.state = ProfileState::Ready { hosts: 0 };
+                }
+            }
+            count_hosts(s);
+        });
+    }
+
+    fn regions_listed(&mut self, account: String, result: Result<Vec<String>, CallFailure>) {
+        let Some(refresh) = self.refresh.as_mut() else {
+            return;
+        };
+        let Some(owner) = refresh.plan.owner(&account).map(str::to_owned) else {
+            return;
+        };
+        let configured = self.config.regions.as_ref();
+        let mut warning = None;
+        let regions: Vec<String> = match result {
+            Ok(enabled) => {
+                let regions: Vec<String> = enabled
+                    .into_iter()
+                    .filter(|r| configured.is_none_or(|wanted| wanted.contains(r)))
+                    .collect();
+                // Regions the account no longer has enabled (or that are no longer wanted).
+                self.inventory
+                    .retain(|key, _| key.account_id != account || regions.contains(&key.region));
+                if regions.is_empty() {
+                    warning = Some(format!(
+                        "None of the regions to scan ({}) is enabled in account {account}.",
+                        configured.map(|r| r.join(", ")).unwrap_or_default()
+                    ));
+                }
+                regions
+            }
+            Err(failure) => {
+                let home = refresh.catalog.get(&owner).map(|p| p.region.clone());
+                let fallback: Vec<String> = configured
+                    .cloned()
+                    .unwrap_or_else(|| home.into_iter().collect());
+                warning = Some(format!(
+                    "Could not list the regions of account {account}: {failure}. Scanning only \
+                     {}; grant ec2:DescribeRegions, or name the regions to scan in the settings.",
+                    fallback.join(", ")
+                ));
+                refresh.unconfirmed.insert(account.clone());
+                fallback
+            }
+        };
+        let progress = refresh.accounts.entry(account.clone()).or_default();
+        progress.pending = regions.len();
+        for region in &regions {
+            let candidates = candidates(refresh, &account);
+            let calls = self.calls.clone();
+            let key = AccountRegion {
+                account_id: account.clone(),
+                region: region.clone(),
+            };
+            self.tasks.spawn(async move {
+                Event::Scanned {
+                    result: scan(candidates, &calls, &key).await,
+                    key,
+                }
+            });
+        }
+        let done = regions.is_empty();
+        let inventory = &self.inventory;
+        self.publisher().update(|s| {
+            s.progress.regions_total += regions.len();
+            if let Some(status) = s.profiles.iter_mut().find(|p| p.name == owner) {
+                status.warnings.extend(warning);
+                if done {
+                    status.state = ProfileState::Ready { hosts: 0 };
+                }
+            }
+            show_inventory(s, inventory);
+            s.update_routes(None);
+            count_hosts(s);
+        });
+    }
+
+    fn scanned(&mut self, key: AccountRegion, result: Result<RegionScan, CallFailure>) {
+        let Some(refresh) = self.refresh.as_mut() else {
+            return;
+        };
+        let Some(owner) = refresh.plan.owner(&key.account_id).map(str::to_owned) else {
+            return;
+        };
+        let progress = refresh.accounts.entry(key.account_id.clone()).or_default();
+        progress.pending = progress.pending.saturating_sub(1);
+        let (scanner, warnings) = match result {
+            Ok(scan) => {
+                progress.scanned += 1;
+                let scanner = scan.facts.profile.clone();
+                self.inventory.insert(
+                    key.clone(),
+                    ScannedRegion {
+                        hosts: scan.hosts,
+                        facts: scan.facts,
+                    },
+                );
+                (scanner, scan.warnings)
+            }
+            Err(failure) => {
+                progress.first_error.get_or_insert(failure.message.clone());
+                refresh.unconfirmed.insert(key.account_id.clone());
+                if let Some(region) = self.inventory.get_mut(&key) {
+                    for host in &mut region.hosts {
+                        host.stale = true;
+                    }
+                }
+                (owner.clone(), vec![failure.message])
+            }
+        };
+        let finished = (progress.pending == 0).then(|| match progress.scanned {
+            0 => ProfileState::Failed {
+                error: progress
+                    .first_error
+                    .clone()
+                    .unwrap_or_else(|| "No region could be scanned.".to_owned()),
+            },
+            _ => ProfileState::Ready { hosts: 0 },
+        });
+        let inventory = &self.inventory;
+        self.publisher().update(|s| {
+            s.progress.regions_done += 1;
+            if let Some(status) = s.profiles.iter_mut().find(|p| p.name == scanner) {
+                status.warnings.extend(warnings);
+            }
+            if let Some(state) = finished
+                && let Some(status) = s.profiles.iter_mut().find(|p| p.name == owner)
+            {
+                status.state = state;
+            }
+            show_inventory(s, inventory);
+            s.update_routes(Some(&key));
+            count_hosts(s);
+        });
+    }
+
+    /// Everything has answered: drop accounts no profile reaches any more, keep the result on
+    /// disk, and publish. The cache is written before the refresh is reported finished, so a
+    /// command-line run that exits right after still leaves it for the next start.
+    async fn finish_refresh(&mut self) {
+        let Some(refresh) = self.refresh.take() else {
+            return;
+        };
+        let accounts: BTreeMap<String, String> = refresh
+            .catalog
+            .profiles
+            .iter()
+            .filter_map(|p| Some((p.name.clone(), refresh.plan.account_of(&p.name)?.to_owned())))
+            .collect();
+        let reached: BTreeSet<&String> = accounts.values().collect();
+        self.inventory.retain(|key, _| {
+            reached.contains(&key.account_id) || refresh.unconfirmed.contains(&key.account_id)
+        });
+        self.cached_accounts = accounts.clone();
+        let warning = match self.config.cache_file.clone() {
+            Some(path) => save_cache(path, accounts, &self.inventory).await,
+            None => None,
+        };
+        let inventory = &self.inventory;
+        self.publisher().update(|s| {
+            show_inventory(s, inventory);
+            s.update_routes(None);
+            for status in &mut s.profiles {
+                // Only a task that panicked leaves a profile waiting: say so, never hang.
+                if status.state == ProfileState::Loading {
+                    status.state = ProfileState::Failed {
+                        error: "the scan stopped unexpectedly; refresh to try again".to_owned(),
+                    };
+                }
+            }
+            count_hosts(s);
+            s.warnings.extend(warning);
+            s.refreshing = false;
+        });
+    }
 }
 
-async fn scan(catalog: &ProfileCatalog, profile: &Profile) -> Result<ProfileInventory, String> {
-    let sdk = catalog.sdk_config(profile).await?;
-    inventory::scan_profile(&sdk, profile).await
+/// Writes the inventory to the cache at `path`; the warning to show when that fails.
+async fn save_cache(
+    path: std::path::PathBuf,
+    accounts: BTreeMap<String, String>,
+    inventory: &Inventory,
+) -> Option<String> {
+    let regions = inventory
+        .iter()
+        .map(|(key, region)| CachedRegion {
+            account_id: key.account_id.clone(),
+            region: key.region.clone(),
+            facts: region.facts.clone(),
+            // Staleness is decided when the cache is read, not stored.
+            hosts: region
+                .hosts
+                .iter()
+                .map(|h| Host {
+                    stale: false,
+                    ..h.clone()
+                })
+                .collect(),
+        })
+        .collect();
+    let cache = InventoryCache::new(accounts, regions);
+    let saved = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || cache.save(&path)).await
+    };
+    let error = match saved {
+        Ok(Ok(())) => return None,
+        Ok(Err(error)) => error.to_string(),
+        Err(panicked) => panicked.to_string(),
+    };
+    let warning = format!(
+        "Could not save the host list to {}: {error}. The next start shows no hosts until its \
+         scan finishes; check that the directory is writable.",
+        path.display()
+    );
+    tracing::warn!("{warning}");
+    Some(warning)
 }
 
-/// Every profile, usable ones loading and broken ones failed, in name order.
-fn profile_statuses(catalog: &ProfileCatalog) -> Vec<ProfileStatus> {
+/// The profiles that may scan `account`, with their SDK configurations: its owner first.
+fn candidates(refresh: &Refresh, account: &str) -> Vec<(String, SdkConfig)> {
+    refresh
+        .plan
+        .profiles_of(account)
+        .into_iter()
+        .filter_map(|p| Some((p.clone(), refresh.sdks.get(&p)?.clone())))
+        .collect()
+}
+
+/// Asks each candidate in turn while the answer is a missing permission; the first failure is
+/// the one reported.
+async fn with_fallback<T, F>(
+    candidates: Vec<(String, SdkConfig)>,
+    mut attempt: impl FnMut(String, SdkConfig) -> F,
+) -> Result<T, CallFailure>
+where
+    F: std::future::Future<Output = Result<T, CallFailure>>,
+{
+    let mut first_failure = None;
+    for (profile, sdk) in candidates {
+        match attempt(profile, sdk).await {
+            Ok(found) => return Ok(found),
+            Err(failure) => {
+                let denied = failure.access_denied;
+                let first = first_failure.get_or_insert(failure);
+                if !denied {
+                    return Err(first.clone());
+                }
+            }
+        }
+    }
+    Err(first_failure.unwrap_or_else(|| CallFailure {
+        message: "no profile of the account could be used".to_owned(),
+        access_denied: false,
+    }))
+}
+
+async fn list_regions(
+    candidates: Vec<(String, SdkConfig)>,
+    calls: &CallBudget,
+) -> Result<Vec<String>, CallFailure> {
+    with_fallback(candidates, |_, sdk| async move {
+        inventory::enabled_regions(&sdk, calls).await
+    })
+    .await
+}
+
+async fn scan(
+    candidates: Vec<(String, SdkConfig)>,
+    calls: &CallBudget,
+    key: &AccountRegion,
+) -> Result<RegionScan, CallFailure> {
+    with_fallback(candidates, |profile, sdk| async move {
+        inventory::scan_region(&sdk, calls, &profile, &key.account_id, &key.region).await
+    })
+    .await
+}
+
+/// Every profile, usable ones loading and broken ones failed, in name order; accounts from
+/// the disk cache until STS answers.
+fn profile_statuses(
+    catalog: &ProfileCatalog,
+    cached_accounts: &BTreeMap<String, String>,
+) -> Vec<ProfileStatus> {
     let mut statuses: Vec<ProfileStatus> = catalog
         .profiles
         .iter()
         .map(|p| ProfileStatus {
             name: p.name.clone(),
             region: Some(p.region.clone()),
-            account_id: None,
+            account_id: cached_accounts.get(&p.name).cloned(),
+            same_account_as: None,
             state: ProfileState::Loading,
             warnings: Vec::new(),
         })
@@ -176,6 +683,7 @@ fn profile_statuses(catalog: &ProfileCatalog) -> Vec<ProfileStatus> {
             name: b.name.clone(),
             region: None,
             account_id: None,
+            same_account_as: None,
             state: ProfileState::Failed {
                 error: b.error.clone(),
             },
@@ -186,57 +694,15 @@ fn profile_statuses(catalog: &ProfileCatalog) -> Vec<ProfileStatus> {
     statuses
 }
 
-fn publish_scan(
-    publisher: &Publisher,
-    found: &mut BTreeMap<String, Vec<Host>>,
-    profile: String,
-    result: Result<ProfileInventory, String>,
-    last: bool,
-) {
-    let (state, endpoints, warnings) = match result {
-        Ok(inventory) => {
-            let state = (
-                Some(inventory.account_id),
-                ProfileState::Ready {
-                    hosts: inventory.hosts.len(),
-                },
-            );
-            found.insert(profile.clone(), inventory.hosts);
-            (state, Some(inventory.eic_endpoints), inventory.warnings)
+/// Sets each ready profile's host count to the hosts listed through it.
+fn count_hosts(s: &mut Snapshot) {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for host in &s.hosts {
+        *counts.entry(host.profile.as_str()).or_default() += 1;
+    }
+    for status in &mut s.profiles {
+        if let ProfileState::Ready { hosts } = &mut status.state {
+            *hosts = counts.get(status.name.as_str()).copied().unwrap_or(0);
         }
-        Err(error) => ((None, ProfileState::Failed { error }), None, Vec::new()),
-    };
-    let hosts = merged_hosts(found);
-    publisher.update(|s| {
-        if let Some(status) = s.profiles.iter_mut().find(|p| p.name == profile) {
-            status.account_id = state.0.or(status.account_id.take());
-            status.state = state.1;
-            status.warnings = warnings;
-        }
-        match endpoints {
-            Some(endpoints) => s.eic_endpoints.insert(profile, endpoints),
-            None => s.eic_endpoints.remove(&profile),
-        };
-        s.hosts = hosts;
-        s.refreshing = !last;
-    });
-}
-
-/// Every profile's hosts, each instance once, sorted by profile then name.
-fn merged_hosts(found: &BTreeMap<String, Vec<Host>>) -> Vec<Host> {
-    let mut seen = HashSet::new();
-    let mut hosts: Vec<Host> = found
-        .values()
-        .flatten()
-        .filter(|h| {
-            seen.insert((
-                h.account_id.as_str(),
-                h.region.as_str(),
-                h.instance_id.as_str(),
-            ))
-        })
-        .cloned()
-        .collect();
-    hosts.sort_by(|a, b| (&a.profile, a.display_name()).cmp(&(&b.profile, b.display_name())));
-    hosts
+    }
 }

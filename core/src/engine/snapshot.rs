@@ -1,8 +1,10 @@
 //! The immutable picture of everything the app shows, swapped whole by the engine.
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
-use crate::inventory::{EicEndpointListing, Host, HostKey};
+use crate::inventory::{AccountRegion, Host, HostKey, RegionFacts};
+use crate::route::{self, Purpose, RouteFacts, RouteReport};
 use crate::tunnel::{TunnelEvent, TunnelStatus};
 
 /// How many tunnel events a snapshot keeps (the newest).
@@ -14,10 +16,19 @@ pub struct Snapshot {
     /// Increases with every published change, so a reader can tell two snapshots apart cheaply.
     pub generation: u64,
     pub profiles: Vec<ProfileStatus>,
-    /// Every host found, grouped by profile in profile order.
+    /// Every host found, sorted by profile, region and name. Hosts from the disk cache are
+    /// marked `stale` until their region is scanned again.
     pub hosts: Vec<Host>,
-    /// Each scanned profile's EC2 Instance Connect Endpoints in its region, by profile name.
-    pub eic_endpoints: BTreeMap<String, EicEndpointListing>,
+    /// What each scanned account and region holds besides hosts: EC2 Instance Connect Endpoints
+    /// and security groups.
+    pub regions: BTreeMap<AccountRegion, RegionFacts>,
+    /// Each host's routes for its usual purpose (SSH, or RDP on Windows), best first.
+    pub routes: BTreeMap<HostKey, RouteReport>,
+    /// How far the refresh under way (or the last one) has got.
+    pub progress: ScanProgress,
+    /// When the disk cache the stale hosts come from was written; `None` when nothing shown
+    /// came from it.
+    pub cached_at: Option<SystemTime>,
     /// Every tunnel, in the order they were asked for.
     pub tunnels: Vec<TunnelStatus>,
     /// The newest tunnel events (at most [`TUNNEL_EVENTS_KEPT`]), oldest first; each `seq` is
@@ -25,8 +36,17 @@ pub struct Snapshot {
     pub tunnel_events: Vec<TunnelEvent>,
     /// Whether an inventory refresh is under way.
     pub refreshing: bool,
-    /// Problems that belong to no single profile (an unreadable config file, stray lines).
+    /// Problems that belong to no single profile (an unreadable config file, stray lines, a
+    /// damaged cache).
     pub warnings: Vec<String>,
+}
+
+/// Regions scanned so far out of those known to need scanning; the total grows as each
+/// account's enabled regions become known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanProgress {
+    pub regions_done: usize,
+    pub regions_total: usize,
 }
 
 /// One profile and how its last scan went.
@@ -35,11 +55,14 @@ pub struct ProfileStatus {
     pub name: String,
     /// The profile's home region, when it names one.
     pub region: Option<String>,
-    /// Known once STS has answered.
+    /// Known once STS has answered (or from the disk cache until it does).
     pub account_id: Option<String>,
+    /// Another profile that reaches the same account and scans its regions for both (the
+    /// `AWS_PROFILE` one, else the first by name): this one then lists no hosts of its own.
+    pub same_account_as: Option<String>,
     pub state: ProfileState,
-    /// Parts of the last scan that failed without failing it (EIC endpoints or AMI names could
-    /// not be listed), each saying what is missing.
+    /// Parts of the last scan that failed without failing it (a region, EIC endpoints, security
+    /// groups or AMI names could not be listed), each saying what is missing.
     pub warnings: Vec<String>,
 }
 
@@ -47,7 +70,7 @@ pub struct ProfileStatus {
 pub enum ProfileState {
     /// A scan is under way.
     Loading,
-    /// The last scan succeeded.
+    /// The last scan succeeded; `hosts` were listed through this profile.
     Ready { hosts: usize },
     /// The profile cannot be used, or its last scan failed; the text says why and what to do.
     Failed { error: String },
@@ -90,16 +113,53 @@ impl Snapshot {
     }
 
     /// Profiles that can act on `host`: the one it was found through first, then every other
-    /// profile whose last scan reached the same account and region, in name order. A read-only
-    /// role may list an instance that only an admin role in the same account may tunnel to.
+    /// profile whose last scan reached the same account, in name order. Any profile of an
+    /// account reaches all its enabled regions, and a read-only role may list an instance that
+    /// only an admin role of the same account may tunnel to.
     pub fn profiles_for<'a>(&'a self, host: &'a Host) -> impl Iterator<Item = &'a str> {
         let others = self.profiles.iter().filter(move |p| {
             p.name != host.profile
                 && matches!(p.state, ProfileState::Ready { .. })
                 && p.account_id.as_deref() == Some(host.account_id.as_str())
-                && p.region.as_deref() == Some(host.region.as_str())
         });
         std::iter::once(host.profile.as_str()).chain(others.map(|p| p.name.as_str()))
+    }
+
+    /// The endpoints and security groups of `host`'s account and region, once scanned.
+    pub fn region_facts(&self, host: &Host) -> Option<&RegionFacts> {
+        self.regions.get(&AccountRegion {
+            account_id: host.account_id.clone(),
+            region: host.region.clone(),
+        })
+    }
+
+    /// `host`'s routes for its usual purpose, as last worked out.
+    pub fn route(&self, host: &Host) -> Option<&RouteReport> {
+        self.routes.get(&host.key())
+    }
+
+    /// `host`'s routes to `purpose`'s port, from what the inventory knows now.
+    pub fn assess_route(&self, host: &Host, purpose: Purpose) -> RouteReport {
+        let facts = RouteFacts::for_host(host, self.region_facts(host));
+        route::assess(host, purpose, &facts)
+    }
+
+    /// Works out the routes of the hosts in `scope` (every host when `None`) again, and drops
+    /// those of hosts that are gone.
+    pub(super) fn update_routes(&mut self, scope: Option<&AccountRegion>) {
+        let in_scope = |host: &Host| {
+            scope.is_none_or(|key| host.account_id == key.account_id && host.region == key.region)
+        };
+        let routes: Vec<(HostKey, RouteReport)> = self
+            .hosts
+            .iter()
+            .filter(|host| in_scope(host))
+            .map(|host| (host.key(), self.assess_route(host, Purpose::for_host(host))))
+            .collect();
+        let present: std::collections::HashSet<HostKey> =
+            self.hosts.iter().map(Host::key).collect();
+        self.routes.retain(|key, _| present.contains(key));
+        self.routes.extend(routes);
     }
 }
 
@@ -122,9 +182,11 @@ mod tests {
             availability_zone: None,
             key_name: None,
             image: None,
+            security_group_ids: Vec::new(),
             profile: profile.into(),
             account_id: account.into(),
             region: "us-east-1".into(),
+            stale: false,
         }
     }
 
@@ -133,6 +195,7 @@ mod tests {
             name: name.into(),
             region: Some(region.into()),
             account_id: account.map(str::to_owned),
+            same_account_as: None,
             state: if ready {
                 ProfileState::Ready { hosts: 1 }
             } else {
@@ -196,11 +259,58 @@ mod tests {
     }
 
     #[test]
-    fn a_host_s_own_profile_comes_first_then_working_profiles_of_its_account_and_region() {
+    fn a_host_s_own_profile_comes_first_then_working_profiles_of_its_account_in_any_region() {
         let s = snapshot();
         let profiles: Vec<&str> = s.profiles_for(&s.hosts[0]).collect();
-        assert_eq!(profiles, ["readonly", "admin"]);
+        assert_eq!(profiles, ["readonly", "admin", "eu"]);
         let profiles: Vec<&str> = s.profiles_for(&s.hosts[3]).collect();
         assert_eq!(profiles, ["other"]);
+    }
+
+    #[test]
+    fn routes_follow_the_hosts_and_the_facts_of_their_region() {
+        use crate::inventory::{Listing, RegionFacts};
+        use crate::route::{Method, Verdict};
+        let mut s = snapshot();
+        s.update_routes(None);
+        assert_eq!(s.routes.len(), 4);
+        // Nothing scanned yet: EIC is unsure, and says why.
+        let web = s.route(&s.hosts[0]).expect("a route");
+        assert_eq!(web.purpose, Purpose::Ssh);
+        assert_eq!(web.routes[0].method, Method::Eic);
+        assert_eq!(web.routes[0].verdict, Verdict::Unsure);
+
+        let key = AccountRegion {
+            account_id: "111".into(),
+            region: "us-east-1".into(),
+        };
+        s.regions.insert(
+            key.clone(),
+            RegionFacts {
+                profile: "admin".into(),
+                eic_endpoints: Listing::Listed(Vec::new()),
+                security_groups: Listing::Listed(Vec::new()),
+                ssm: Listing::Listed(Vec::new()),
+            },
+        );
+        s.hosts.remove(2);
+        s.update_routes(Some(&key));
+        assert_eq!(s.routes.len(), 3, "the removed host's route is gone");
+        let web = s.route(&s.hosts[0]).expect("a route");
+        let eic = web.routes.iter().find(|r| r.method == Method::Eic).unwrap();
+        assert_eq!(eic.verdict, Verdict::Blocked, "{eic:?}");
+        assert!(eic.reasons[0].contains("reports no VPC"), "{eic:?}");
+        let ssm = web.routes.iter().find(|r| r.method == Method::Ssm).unwrap();
+        assert_eq!(
+            ssm.verdict,
+            Verdict::Blocked,
+            "not in the SSM listing: {ssm:?}"
+        );
+        // Another account's host kept its route.
+        let other = s.route(&s.hosts[2]).expect("a route");
+        assert_eq!(other.routes[0].verdict, Verdict::Unsure);
+
+        let rdp = s.assess_route(&s.hosts[0], Purpose::Rdp);
+        assert_eq!(rdp.purpose.port(), 3389);
     }
 }

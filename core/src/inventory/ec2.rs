@@ -1,17 +1,17 @@
 //! `DescribeInstances`, paged, mapped into [`Host`]s.
 
+use super::calls::{CallBudget, CallFailure};
 use super::{Host, HostImage, InstanceState, Platform};
-use aws_sdk_ec2::error::SdkError;
-use aws_sdk_ec2::operation::describe_instances::DescribeInstancesError;
 use aws_sdk_ec2::types::{Filter, Instance};
 
 /// Every instance that is not terminated, in the client's region.
 pub(super) async fn describe_instances(
     ec2: &aws_sdk_ec2::Client,
+    calls: &CallBudget,
     profile: &str,
     account_id: &str,
     region: &str,
-) -> Result<Vec<Host>, SdkError<DescribeInstancesError>> {
+) -> Result<Vec<Host>, CallFailure> {
     let not_terminated = Filter::builder()
         .name("instance-state-name")
         .set_values(Some(
@@ -27,8 +27,8 @@ pub(super) async fn describe_instances(
         .into_paginator()
         .send();
     let mut hosts = Vec::new();
-    while let Some(page) = pages.next().await {
-        for reservation in page?.reservations() {
+    while let Some(page) = calls.page(pages.next()).await? {
+        for reservation in page.reservations() {
             let owner = reservation.owner_id().unwrap_or(account_id);
             hosts.extend(
                 reservation
@@ -81,8 +81,15 @@ fn to_host(instance: &Instance, profile: &str, account_id: &str, region: &str) -
             name: None,
             platform_details: instance.platform_details().map(str::to_owned),
         }),
+        security_group_ids: instance
+            .security_groups()
+            .iter()
+            .filter_map(|group| group.group_id())
+            .map(str::to_owned)
+            .collect(),
         profile: profile.to_owned(),
         account_id: account_id.to_owned(),
         region: region.to_owned(),
+        stale: false,
     })
 }

@@ -1,13 +1,19 @@
-//! EC2 Instance Connect Endpoints (`eice-…`): the model, and `DescribeInstanceConnectEndpoints`.
+//! EC2 Instance Connect Endpoints (`eice-…`): the model, `DescribeInstanceConnectEndpoints`,
+//! and `DescribeSubnets` for the endpoints' subnets.
 //!
 //! Every endpoint is listed, whatever its state, so that a user can be told why a VPC has no
 //! usable one ("eice-… is create-in-progress"); which endpoint carries a tunnel is decided by
-//! [`crate::eic::choose_endpoint`].
+//! [`crate::eic::choose_endpoint`]. Without client IP preservation an instance sees the
+//! endpoint's own address, somewhere in the endpoint's subnet, so the subnet's range is what a
+//! security group rule by CIDR must admit.
 
-use aws_sdk_ec2::error::SdkError;
-use aws_sdk_ec2::operation::describe_instance_connect_endpoints::DescribeInstanceConnectEndpointsError;
-use aws_sdk_ec2::types::Ec2InstanceConnectEndpoint;
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_ec2::types::{Ec2InstanceConnectEndpoint, Filter};
 use serde::{Deserialize, Serialize};
+
+use super::calls::{CallBudget, CallFailure};
+use super::cidr::Ipv4Cidr;
 
 /// One EC2 Instance Connect Endpoint, with where it was found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +23,10 @@ pub struct EicEndpoint {
     pub state: EicEndpointState,
     pub vpc_id: Option<String>,
     pub subnet_id: Option<String>,
+    /// The range of the endpoint's subnet, where its network interface's address is; `None`
+    /// until `DescribeSubnets` has answered.
+    #[serde(default)]
+    pub subnet_cidr: Option<Ipv4Cidr>,
     /// What tunnels connect to (`eice-….ec2-instance-connect-endpoint.<region>.amazonaws.com`).
     pub dns_name: Option<String>,
     /// The FIPS host name, used instead of `dns_name` when FIPS endpoints are asked for.
@@ -101,25 +111,59 @@ impl std::fmt::Display for EicEndpointState {
 /// Every endpoint in the client's region, all pages, in the order EC2 returns them.
 pub(super) async fn describe_endpoints(
     ec2: &aws_sdk_ec2::Client,
+    calls: &CallBudget,
     profile: &str,
     account_id: &str,
     region: &str,
-) -> Result<Vec<EicEndpoint>, SdkError<DescribeInstanceConnectEndpointsError>> {
+) -> Result<Vec<EicEndpoint>, CallFailure> {
     let mut pages = ec2
         .describe_instance_connect_endpoints()
         .max_results(50)
         .into_paginator()
         .send();
     let mut endpoints = Vec::new();
-    while let Some(page) = pages.next().await {
+    while let Some(page) = calls.page(pages.next()).await? {
         endpoints.extend(
-            page?
-                .instance_connect_endpoints()
+            page.instance_connect_endpoints()
                 .iter()
                 .filter_map(|e| to_endpoint(e, profile, account_id, region)),
         );
     }
     Ok(endpoints)
+}
+
+/// The ranges of the subnets among `ids` that exist, by subnet id.
+pub(super) async fn subnet_cidrs(
+    ec2: &aws_sdk_ec2::Client,
+    calls: &CallBudget,
+    ids: &BTreeSet<String>,
+) -> Result<HashMap<String, Ipv4Cidr>, CallFailure> {
+    let ids: Vec<String> = ids.iter().cloned().collect();
+    let mut cidrs = HashMap::new();
+    // EC2 accepts at most 200 values in one filter.
+    for chunk in ids.chunks(200) {
+        let by_id = Filter::builder()
+            .name("subnet-id")
+            .set_values(Some(chunk.to_vec()))
+            .build();
+        let mut pages = ec2
+            .describe_subnets()
+            .filters(by_id)
+            .max_results(1000)
+            .into_paginator()
+            .send();
+        while let Some(page) = calls.page(pages.next()).await? {
+            for subnet in page.subnets() {
+                if let (Some(id), Some(Ok(cidr))) = (
+                    subnet.subnet_id(),
+                    subnet.cidr_block().map(str::parse::<Ipv4Cidr>),
+                ) {
+                    cidrs.insert(id.to_owned(), cidr);
+                }
+            }
+        }
+    }
+    Ok(cidrs)
 }
 
 fn to_endpoint(
@@ -134,6 +178,7 @@ fn to_endpoint(
         state: EicEndpointState::from_ec2(endpoint.state()?.as_str()),
         vpc_id: non_empty(endpoint.vpc_id()),
         subnet_id: non_empty(endpoint.subnet_id()),
+        subnet_cidr: None,
         dns_name: non_empty(endpoint.dns_name()),
         fips_dns_name: non_empty(endpoint.fips_dns_name()),
         security_group_ids: endpoint.security_group_ids().to_vec(),

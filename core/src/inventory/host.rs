@@ -22,10 +22,18 @@ pub struct Host {
     /// The AMI the instance runs, when EC2 reported it: the best hint for its default OS user.
     #[serde(default)]
     pub image: Option<HostImage>,
+    /// The security groups of the instance's network interfaces (`sg-…`), which decide who may
+    /// connect to it.
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
     /// The profile the instance was found through.
     pub profile: String,
     pub account_id: String,
     pub region: String,
+    /// Whether this record comes from the disk cache of an earlier run and its region has not
+    /// been scanned again yet (or its scan failed): the instance may have changed or gone.
+    #[serde(default)]
+    pub stale: bool,
 }
 
 impl Host {

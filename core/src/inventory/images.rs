@@ -10,25 +10,20 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use aws_sdk_ec2::error::SdkError;
-use aws_sdk_ec2::operation::describe_images::DescribeImagesError;
 use aws_sdk_ec2::types::Filter;
 
-use super::Host;
+use super::calls::{CallBudget, CallFailure};
 
 /// EC2 accepts at most 200 values in one filter.
 const IDS_PER_CALL: usize = 200;
 
-/// Fills `image.name` of every host whose AMI can be described.
-pub(super) async fn name_images(
+/// The names of the AMIs among `ids` that can be described, by AMI id.
+pub(super) async fn image_names(
     ec2: &aws_sdk_ec2::Client,
-    hosts: &mut [Host],
-) -> Result<(), SdkError<DescribeImagesError>> {
-    let ids: BTreeSet<String> = hosts
-        .iter()
-        .filter_map(|h| h.image.as_ref().map(|i| i.id.clone()))
-        .collect();
-    let ids: Vec<String> = ids.into_iter().collect();
+    calls: &CallBudget,
+    ids: &BTreeSet<String>,
+) -> Result<HashMap<String, String>, CallFailure> {
+    let ids: Vec<String> = ids.iter().cloned().collect();
     let mut names: HashMap<String, String> = HashMap::new();
     for chunk in ids.chunks(IDS_PER_CALL) {
         let by_id = Filter::builder()
@@ -43,16 +38,13 @@ pub(super) async fn name_images(
             .max_results(1000)
             .into_paginator()
             .send();
-        while let Some(page) = pages.next().await {
-            for image in page?.images() {
+        while let Some(page) = calls.page(pages.next()).await? {
+            for image in page.images() {
                 if let (Some(id), Some(name)) = (image.image_id(), image.name()) {
                     names.insert(id.to_owned(), name.to_owned());
                 }
             }
         }
     }
-    for image in hosts.iter_mut().filter_map(|h| h.image.as_mut()) {
-        image.name = names.get(&image.id).cloned();
-    }
-    Ok(())
+    Ok(names)
 }

@@ -13,9 +13,10 @@
 //!    resume. [`proto::mode::PortForwarding`] says which data plane a port session runs.
 //! 2. [`mux`] — [`mux::MuxClient`], an smux v1 client that multiplexes local TCP connections
 //!    over the channel's byte stream in mux port forwarding.
-//! 3. The session driver (not here yet) — the thin async part: StartSession/ResumeSession,
-//!    the WebSocket, local listeners, and a loop that moves bytes between them and the state
-//!    machines above.
+//! 3. [`session`] — the driver, the thin async part: StartSession/ResumeSession/
+//!    TerminateSession behind [`session::SessionApi`], the WebSocket, pacing and pings, resume,
+//!    and local streams ([`session::PortSession`], [`session::run_stdio`]). The sketch below
+//!    is what `session::connection` does.
 //!
 //! ## Driving a session (sketch)
 //! ```text
@@ -40,3 +41,4 @@
 
 pub mod mux;
 pub mod proto;
+pub mod session;

@@ -41,7 +41,7 @@ impl FreshCredentials {
             .provider
             .provide_credentials()
             .await
-            .map_err(|e| error_chain(&e))?;
+            .map_err(|e| crate::sdk_error::causes(&e))?;
         if credentials.expiry().is_some() {
             *self.lock() = Some(credentials.clone());
         }
@@ -59,20 +59,6 @@ fn fresh(credentials: &Credentials, now: SystemTime) -> bool {
     credentials
         .expiry()
         .is_some_and(|expiry| expiry > now + REFRESH_BEFORE)
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

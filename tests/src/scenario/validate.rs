@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use super::{Architecture, IpProtocol, Platform, Scenario};
+use super::{Architecture, IpProtocol, OPT_IN_REGIONS, OptInStatus, Platform, Scenario};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -38,6 +38,21 @@ pub(super) fn validate(scenario: &Scenario) -> Result<(), ScenarioError> {
         if account.id.len() != 12 || !account.id.bytes().all(|b| b.is_ascii_digit()) {
             return invalid(format!("account id `{}` is not 12 digits", account.id));
         }
+        for region in &account.opted_in_regions {
+            listed(
+                &regions,
+                region,
+                || format!("account {}", account.id),
+                "region",
+            )?;
+            if !OPT_IN_REGIONS.contains(&region.as_str()) {
+                return invalid(format!(
+                    "account {} opts in to {region}, which every account has without opting in; \
+                     drop it from `opted_in_regions`",
+                    account.id
+                ));
+            }
+        }
     }
 
     unique(
@@ -58,6 +73,7 @@ pub(super) fn validate(scenario: &Scenario) -> Result<(), ScenarioError> {
         }
         listed(&accounts, &profile.account, owner, "account")?;
         listed(&regions, &profile.region, owner, "region")?;
+        enabled(scenario, &profile.account, &profile.region, owner)?;
         if profile.access_key_id.is_empty() || profile.secret_access_key.is_empty() {
             return invalid(format!(
                 "profile `{name}` needs both `access_key_id` and `secret_access_key`"
@@ -71,6 +87,7 @@ pub(super) fn validate(scenario: &Scenario) -> Result<(), ScenarioError> {
         resource_id("vpc", &vpc.id)?;
         listed(&accounts, &vpc.account, owner, "account")?;
         listed(&regions, &vpc.region, owner, "region")?;
+        enabled(scenario, &vpc.account, &vpc.region, owner)?;
     }
 
     unique("subnet id", scenario.subnets.iter().map(|s| s.id.as_str()))?;
@@ -209,6 +226,21 @@ pub(super) fn validate(scenario: &Scenario) -> Result<(), ScenarioError> {
             ));
         }
     }
+
+    let preferences = &scenario.session_manager;
+    if !(1..=60).contains(&preferences.idle_session_timeout_minutes) {
+        return invalid(format!(
+            "session_manager.idle_session_timeout_minutes is {}; Session Manager allows 1 to 60",
+            preferences.idle_session_timeout_minutes
+        ));
+    }
+    if let Some(max) = preferences.max_session_duration_minutes
+        && !(1..=1440).contains(&max)
+    {
+        return invalid(format!(
+            "session_manager.max_session_duration_minutes is {max}; Session Manager allows 1 to 1440"
+        ));
+    }
     Ok(())
 }
 
@@ -231,6 +263,27 @@ fn in_vpc(
         }
     }
     Ok(())
+}
+
+/// `account` has `region` enabled: nothing can live in, or sign in to, a region the account
+/// has not opted in to.
+fn enabled(
+    scenario: &Scenario,
+    account: &str,
+    region: &str,
+    owner: impl FnOnce() -> String,
+) -> Result<(), ScenarioError> {
+    if scenario
+        .opt_in_status(account, region)
+        .is_some_and(OptInStatus::enabled)
+    {
+        return Ok(());
+    }
+    invalid(format!(
+        "{} is in {region}, an opt-in region account {account} has not enabled; add it to the \
+         account's `opted_in_regions`",
+        owner()
+    ))
 }
 
 fn invalid<T>(message: impl Into<String>) -> Result<T, ScenarioError> {
@@ -431,6 +484,51 @@ mod tests {
         let error = error_for(&text);
         assert!(
             error.contains("names neither `cidrs` nor `groups`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_opt_in_region_is_usable_only_by_accounts_that_opted_in() {
+        let with_milan = MINIMAL.replace(
+            "regions = [\"us-east-1\"]",
+            "regions = [\"us-east-1\", \"eu-south-1\"]",
+        );
+        let in_milan = with_milan.replace(
+            "region = \"us-east-1\"\n        cidr",
+            "region = \"eu-south-1\"\n        cidr",
+        );
+        let error = error_for(&in_milan);
+        assert!(
+            error.contains("VPC vpc-0123456789abcdef0 is in eu-south-1, an opt-in region account 111122223333 has not enabled"),
+            "{error}"
+        );
+        let opted_in = in_milan
+            .replace(
+                "alias = \"test\"",
+                "alias = \"test\"\n        opted_in_regions = [\"eu-south-1\"]",
+            )
+            .replace("us-east-1a", "eu-south-1a");
+        let scenario = Scenario::from_toml_str(&opted_in).expect("valid once opted in");
+        assert_eq!(
+            scenario.opt_in_status("111122223333", "eu-south-1"),
+            Some(OptInStatus::OptedIn)
+        );
+        assert_eq!(
+            scenario.opt_in_status("111122223333", "us-east-1"),
+            Some(OptInStatus::NotRequired)
+        );
+        assert_eq!(scenario.opt_in_status("111122223333", "ap-south-1"), None);
+    }
+
+    #[test]
+    fn opting_in_to_a_region_every_account_has_is_rejected() {
+        let error = error_for(&MINIMAL.replace(
+            "alias = \"test\"",
+            "alias = \"test\"\nopted_in_regions = [\"us-east-1\"]",
+        ));
+        assert!(
+            error.contains("account 111122223333 opts in to us-east-1, which every account has"),
             "{error}"
         );
     }

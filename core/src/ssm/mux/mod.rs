@@ -47,7 +47,7 @@ mod chunked_link_tests;
 #[cfg(test)]
 mod client_tests;
 #[cfg(test)]
-mod test_server;
+pub(crate) mod test_server;
 
 pub use client::{
     Keepalive, MuxClient, MuxCloseReason, MuxConfig, MuxEvent, OpenError, StreamId, WriteError,

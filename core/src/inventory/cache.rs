@@ -1,0 +1,230 @@
+//! The last inventory on disk, so the next start shows hosts at once instead of an empty list
+//! while every region is scanned again.
+//!
+//! It holds what a scan found — hosts, EC2 Instance Connect Endpoints, security groups, which
+//! account each profile reached — and nothing secret: no credentials, tokens or keys. It is
+//! written whole after each completed refresh, to a temporary file in the same directory that
+//! is then renamed over the old one, so a crash mid-write leaves the previous cache intact. A
+//! file that cannot be read back (damaged, or written by another version) is only a warning:
+//! the refresh that follows replaces it.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Host, RegionFacts};
+
+/// Changed whenever the format changes in a way older readers would misread.
+const FORMAT_VERSION: u32 = 1;
+
+/// Everything the cache holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InventoryCache {
+    pub version: u32,
+    pub written_at: SystemTime,
+    /// The account each profile reached, by profile name.
+    pub accounts: BTreeMap<String, String>,
+    pub regions: Vec<CachedRegion>,
+}
+
+/// One scanned account and region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedRegion {
+    pub account_id: String,
+    pub region: String,
+    pub facts: RegionFacts,
+    pub hosts: Vec<Host>,
+}
+
+impl InventoryCache {
+    pub fn new(accounts: BTreeMap<String, String>, regions: Vec<CachedRegion>) -> Self {
+        Self {
+            version: FORMAT_VERSION,
+            written_at: SystemTime::now(),
+            accounts,
+            regions,
+        }
+    }
+
+    /// Where the cache lives unless configured otherwise: the OS cache directory
+    /// (`~/.cache/bastionless` on Linux, `~/Library/Caches/bastionless` on macOS,
+    /// `%LOCALAPPDATA%\bastionless\cache` on Windows); `None` when there is no home directory.
+    pub fn default_path() -> Option<PathBuf> {
+        directories::ProjectDirs::from("", "", "bastionless")
+            .map(|dirs| dirs.cache_dir().join("inventory.json"))
+    }
+
+    /// The cache at `path`; `Ok(None)` when there is none yet. The error says what is wrong
+    /// with the file; it is never a reason to stop.
+    pub fn load(path: &Path) -> Result<Option<Self>, String> {
+        let text = match std::fs::read(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => {
+                return Err(format!(
+                    "could not read the host cache {}: {error}",
+                    path.display()
+                ));
+            }
+        };
+        let unusable = |why: String| {
+            format!(
+                "the host cache {} is unusable ({why}); it is ignored and will be rewritten \
+                 after this refresh",
+                path.display()
+            )
+        };
+        let version: Versioned =
+            serde_json::from_slice(&text).map_err(|e| unusable(e.to_string()))?;
+        if version.version != FORMAT_VERSION {
+            return Err(unusable(format!(
+                "format {} where this version writes {FORMAT_VERSION}",
+                version.version
+            )));
+        }
+        serde_json::from_slice(&text)
+            .map(Some)
+            .map_err(|e| unusable(e.to_string()))
+    }
+
+    /// Writes the cache to `path` atomically, creating its directory if needed.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let dir = path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        serde_json::to_writer(std::io::BufWriter::new(&mut file), self)?;
+        file.flush()?;
+        file.as_file().sync_all()?;
+        file.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// Only the version, read first so that another format is reported as such.
+#[derive(Deserialize)]
+struct Versioned {
+    version: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{
+        EicEndpoint, EicEndpointState, InstanceState, Listing, Peer, PingStatus, Platform,
+        RulePeer, RuleProtocol, SecurityGroup, SecurityGroupRule, SsmInfo,
+    };
+
+    fn region() -> CachedRegion {
+        let host = Host {
+            instance_id: "i-0123456789abcdef0".into(),
+            name: Some("web-eic-1".into()),
+            tags: [("Name".to_owned(), "web-eic-1".to_owned())].into(),
+            state: InstanceState::Running,
+            platform: Platform::Linux,
+            private_ip: Some("10.10.1.21".into()),
+            public_ip: None,
+            vpc_id: Some("vpc-a".into()),
+            subnet_id: Some("subnet-a1".into()),
+            availability_zone: Some("us-east-1a".into()),
+            key_name: None,
+            image: None,
+            security_group_ids: vec!["sg-web".into()],
+            profile: "prod".into(),
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+            stale: false,
+        };
+        let endpoint = EicEndpoint {
+            id: "eice-0aaa".into(),
+            state: EicEndpointState::CreateComplete,
+            vpc_id: Some("vpc-a".into()),
+            subnet_id: Some("subnet-a1".into()),
+            subnet_cidr: Some("10.10.1.0/24".parse().unwrap()),
+            dns_name: Some("eice-0aaa.example".into()),
+            fips_dns_name: None,
+            security_group_ids: vec!["sg-eice".into()],
+            preserve_client_ip: false,
+            profile: "prod".into(),
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+        };
+        let group = SecurityGroup {
+            id: "sg-web".into(),
+            name: "web".into(),
+            ingress: vec![SecurityGroupRule {
+                protocol: RuleProtocol::Tcp,
+                ports: Some((22, 22)),
+                peers: vec![RulePeer {
+                    peer: Peer::Group("sg-eice".into()),
+                    description: Some("SSH from the endpoint".into()),
+                }],
+            }],
+            egress: vec![],
+        };
+        CachedRegion {
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+            facts: RegionFacts {
+                profile: "prod".into(),
+                eic_endpoints: Listing::Listed(vec![endpoint]),
+                security_groups: Listing::Listed(vec![group]),
+                ssm: Listing::Listed(vec![SsmInfo {
+                    instance_id: "i-0123456789abcdef0".into(),
+                    ping_status: PingStatus::Online,
+                    agent_version: Some("3.3.1142.0".into()),
+                }]),
+            },
+            hosts: vec![host],
+        }
+    }
+
+    #[test]
+    fn a_saved_cache_reads_back_the_same_and_holds_no_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join("inventory.json");
+        assert_eq!(InventoryCache::load(&path), Ok(None));
+        let cache = InventoryCache::new(
+            [("prod".to_owned(), "111122223333".to_owned())].into(),
+            vec![region()],
+        );
+        cache.save(&path).unwrap();
+        assert_eq!(InventoryCache::load(&path), Ok(Some(cache.clone())));
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        for secret in ["secret", "session_token", "aws_access_key_id", "AKIA"] {
+            assert!(
+                !text.to_lowercase().contains(&secret.to_lowercase()),
+                "{secret}"
+            );
+        }
+        // Saving again replaces the file and leaves no temporary files behind.
+        cache.save(&path).unwrap();
+        let files: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(files.len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_cache_is_reported_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inventory.json");
+        let table: &[(&str, &str)] = &[
+            ("{\"version\": 1, \"regions\": [", "EOF while parsing"),
+            ("not json at all", "expected"),
+            ("{\"version\": 99}", "format 99 where this version writes 1"),
+            ("{\"version\": 1, \"accounts\": {}}", "missing field"),
+        ];
+        for (text, why) in table {
+            std::fs::write(&path, text).unwrap();
+            let error = InventoryCache::load(&path).unwrap_err();
+            assert!(error.contains("is unusable ("), "{error}");
+            assert!(error.contains(why), "{text}: {error}");
+            assert!(error.contains("will be rewritten"), "{error}");
+        }
+    }
+}
