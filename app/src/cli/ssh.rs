@@ -1,14 +1,16 @@
 //! `bastionless ssh HOST [-- ssh args]`: the system `ssh`, logged in with a fresh key.
 //!
-//! The route here is an EC2 Instance Connect Endpoint: a fresh Ed25519 key is pushed with
-//! SendSSHPublicKey (valid 60 s), a tunnel listens on 127.0.0.1 in this process, and `ssh` runs
-//! against it with the host key pinned to the instance id. The process exits with ssh's status.
+//! A fresh Ed25519 key is pushed with EC2 Instance Connect's SendSSHPublicKey (valid 60 s,
+//! whatever the route), a tunnel listens on 127.0.0.1 in this process — through an EC2 Instance
+//! Connect Endpoint or a Session Manager port-forwarding session (`--route`, best by default) —
+//! and `ssh` runs against it with the host key pinned to the instance id. The process exits
+//! with ssh's status.
 
 use crate::aws_source::AwsSource;
 use crate::cli::target::{self, HostArgs};
 use anyhow::Context as _;
 use bastionless_core::eic::guess_os_user;
-use bastionless_core::engine::Snapshot;
+use bastionless_core::engine::{RouteChoice, Snapshot};
 use bastionless_core::launch::{SshCommand, known_hosts_file};
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -22,7 +24,7 @@ pub struct SshArgs {
     #[command(flatten)]
     pub target: HostArgs,
     /// How to reach the host.
-    #[arg(long, value_enum, default_value_t = RouteArg::Eic)]
+    #[arg(long, value_enum, default_value_t = RouteArg::Auto)]
     pub route: RouteArg,
     /// The OS user to log in as (default: the instance's `bastionless:user` tag, else its image's
     /// default user).
@@ -41,12 +43,25 @@ pub struct SshArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RouteArg {
+    /// The best route the host's checks allow (EIC before SSM when both are ready).
+    Auto,
     /// Through an EC2 Instance Connect Endpoint in the host's VPC.
     Eic,
+    /// Through Session Manager and the host's SSM Agent.
+    Ssm,
+}
+
+impl From<RouteArg> for RouteChoice {
+    fn from(arg: RouteArg) -> Self {
+        match arg {
+            RouteArg::Auto => RouteChoice::Auto,
+            RouteArg::Eic => RouteChoice::Eic,
+            RouteArg::Ssm => RouteChoice::Ssm,
+        }
+    }
 }
 
 pub fn run(args: &SshArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
-    let RouteArg::Eic = args.route;
     let (engine, snapshot) = target::inventory(source, args.target.region.as_deref())?;
     let host = target::resolve(&snapshot, &args.target)?;
     let key = host.key();
@@ -55,7 +70,7 @@ pub fn run(args: &SshArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
         .push_ssh_key_blocking(&key, &os_user)
         .map_err(anyhow::Error::msg)?;
     let local = engine
-        .open_tunnel_blocking(&key, args.port, None)
+        .open_tunnel_blocking(&key, args.port, None, args.route.into())
         .map_err(anyhow::Error::msg)?;
     let command = SshCommand {
         program: args.ssh_program.clone().into(),

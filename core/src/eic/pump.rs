@@ -63,6 +63,16 @@ impl TunnelCounters {
     pub fn bytes_from_remote(&self) -> u64 {
         self.from_remote.load(Ordering::Relaxed)
     }
+
+    /// Counts bytes sent to the instance by another route (Session Manager).
+    pub(crate) fn add_to_remote(&self, bytes: usize) {
+        self.to_remote.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Counts bytes received from the instance by another route (Session Manager).
+    pub(crate) fn add_from_remote(&self, bytes: usize) {
+        self.from_remote.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
 }
 
 /// Who ended a tunnel that ended normally.

@@ -7,18 +7,24 @@
 //! ([`Snapshot::profiles_for`]): the first whose configuration loads carries a tunnel, and keys
 //! are pushed by the first that is allowed to, so a role that may not push keys does not hide
 //! one that may. The endpoint comes from the account and region's listing, whoever listed it.
+//!
+//! The route is the caller's [`RouteChoice`]; `Auto` takes the best-ranked EIC or Session
+//! Manager route whose verdict is ready (else one that might work), as the route ranking says.
 
 use std::net::{IpAddr, SocketAddr};
 
 use aws_config::SdkConfig;
+use aws_types::region::Region;
 
-use super::{Shared, Snapshot};
+use super::{RouteChoice, Shared, Snapshot};
 use crate::eic::{
     ConnectOptions, Connector, EndpointAddress, EndpointQuery, EphemeralKey, KeyError, KeyTarget,
     MaxTunnelDuration, ProxySettings, TunnelRequest, choose_endpoint, push_ephemeral_key,
 };
 use crate::inventory::{Host, HostKey, Listing};
 use crate::profiles::{Profile, ProfileCatalog};
+use crate::route::{Method, Purpose, Verdict};
+use crate::ssm::session::{DataChannelConnector, SessionConfig, SsmSessionApi};
 use crate::tunnel::{Route, TunnelTarget};
 
 /// Opens a listener tunnel; the tunnel shows in the snapshot whether this succeeds or not.
@@ -27,10 +33,11 @@ pub(super) async fn open_listener(
     key: &HostKey,
     remote_port: u16,
     local_port: Option<u16>,
+    choice: RouteChoice,
 ) -> Result<SocketAddr, String> {
     let snapshot = shared.publisher.current();
     let reservation = shared.tunnels.reserve(target(&snapshot, key, remote_port));
-    match eic_route(shared, &snapshot, key, remote_port).await {
+    match route(shared, &snapshot, key, remote_port, choice).await {
         Ok(route) => reservation
             .listen(route, local_port)
             .await
@@ -47,10 +54,11 @@ pub(super) async fn proxy_stdio(
     shared: &Shared,
     key: &HostKey,
     remote_port: u16,
+    choice: RouteChoice,
 ) -> Result<(), String> {
     let snapshot = shared.publisher.current();
     let reservation = shared.tunnels.reserve(target(&snapshot, key, remote_port));
-    match eic_route(shared, &snapshot, key, remote_port).await {
+    match route(shared, &snapshot, key, remote_port, choice).await {
         Ok(route) => {
             let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
             reservation
@@ -93,6 +101,102 @@ pub(super) async fn push_ssh_key(
             Ok(key) => return Ok(key),
             // The same for every profile: no point asking the next one.
             Err(error @ KeyError::InvalidOsUser { .. }) => return Err(error.to_string()),
+            Err(error) => {
+                first_error.get_or_insert_with(|| format!("profile {}: {error}", profile.name));
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| not_found(key)))
+}
+
+/// The route `choice` names, or for `Auto` the best one the snapshot's verdicts allow.
+async fn route(
+    shared: &Shared,
+    snapshot: &Snapshot,
+    key: &HostKey,
+    remote_port: u16,
+    choice: RouteChoice,
+) -> Result<Route, String> {
+    let method = match choice {
+        RouteChoice::Eic => Method::Eic,
+        RouteChoice::Ssm => Method::Ssm,
+        RouteChoice::Auto => auto_method(snapshot, key, remote_port)?,
+    };
+    if method == Method::Ssm {
+        ssm_route(shared, snapshot, key, remote_port).await
+    } else {
+        eic_route(shared, snapshot, key, remote_port).await
+    }
+}
+
+/// The first EIC or SSM route (in rank order) that is ready, else the first that might work.
+fn auto_method(snapshot: &Snapshot, key: &HostKey, remote_port: u16) -> Result<Method, String> {
+    let host = snapshot.host(key).ok_or_else(|| not_found(key))?;
+    let purpose = Purpose::from_port(remote_port);
+    let report = match snapshot.routes.get(key) {
+        Some(report) if report.purpose == purpose => report.clone(),
+        _ => snapshot.assess_route(host, purpose),
+    };
+    let tunnelled = |verdict| {
+        report
+            .routes
+            .iter()
+            .find(|r| r.verdict == verdict && matches!(r.method, Method::Eic | Method::Ssm))
+    };
+    if let Some(chosen) = tunnelled(Verdict::Ready).or_else(|| tunnelled(Verdict::Unsure)) {
+        return Ok(chosen.method);
+    }
+    let why: Vec<String> = report
+        .routes
+        .iter()
+        .filter(|r| matches!(r.method, Method::Eic | Method::Ssm))
+        .map(|r| format!("{}: {}", r.method.label(), r.reasons.join(" ")))
+        .collect();
+    Err(format!(
+        "no route to {purpose} on {} is open ({}); choose one with --route to try anyway",
+        host.display_name(),
+        why.join("; ")
+    ))
+}
+
+/// A Session Manager route to `remote_port` on the instance, in its region, through the first
+/// profile whose configuration loads.
+async fn ssm_route(
+    shared: &Shared,
+    snapshot: &Snapshot,
+    key: &HostKey,
+    remote_port: u16,
+) -> Result<Route, String> {
+    let catalog = catalog(shared)?;
+    let host = snapshot.host(key).ok_or_else(|| not_found(key))?;
+    let mut first_error = None;
+    for profile in profiles(snapshot, &catalog, host) {
+        match catalog.sdk_config(profile).await {
+            Ok(sdk) => {
+                let sdk = sdk
+                    .to_builder()
+                    .region(Region::new(host.region.clone()))
+                    .build();
+                let ca_bundles = profile.ca_bundles.clone();
+                // Reads the OS trust store and the bundles from disk: off the async threads.
+                let connector = tokio::task::spawn_blocking(move || {
+                    DataChannelConnector::new(ConnectOptions {
+                        proxy: ProxySettings::from_env().map_err(|e| e.to_string())?,
+                        ca_bundles,
+                        ..ConnectOptions::default()
+                    })
+                    .map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| format!("could not prepare the connection: {e}"))??;
+                return Ok(Route::ssm(
+                    profile.name.clone(),
+                    host.instance_id.clone(),
+                    remote_port,
+                    SsmSessionApi::new(&sdk),
+                    SessionConfig::new(connector),
+                ));
+            }
             Err(error) => {
                 first_error.get_or_insert_with(|| format!("profile {}: {error}", profile.name));
             }

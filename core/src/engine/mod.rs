@@ -86,6 +86,19 @@ impl Start {
     }
 }
 
+/// Which way a tunnel reaches its host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum RouteChoice {
+    /// The best route the host's verdicts allow: EIC before Session Manager when both are
+    /// ready, as the route ranking says.
+    #[default]
+    Auto,
+    /// Through an EC2 Instance Connect Endpoint.
+    Eic,
+    /// Through Session Manager.
+    Ssm,
+}
+
 /// What the app asks the engine to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -99,6 +112,7 @@ pub enum Command {
         remote_port: u16,
         /// A port on 127.0.0.1; any free port when `None`.
         local_port: Option<u16>,
+        route: RouteChoice,
     },
     /// Close a tunnel (its listener and connections), or dismiss a finished one.
     CloseTunnel(TunnelId),
@@ -203,20 +217,27 @@ impl Engine {
         host: &HostKey,
         remote_port: u16,
         local_port: Option<u16>,
+        route: RouteChoice,
     ) -> Result<SocketAddr, String> {
         self.block_on(connect::open_listener(
             &self.shared,
             host,
             remote_port,
             local_port,
+            route,
         ))
     }
 
     /// Carries this process's stdin and stdout to `remote_port` on `host` through one tunnel
     /// connection (for `ssh -o ProxyCommand`), and returns when it ends. For the CLI; not from
     /// the engine's runtime.
-    pub fn proxy_stdio_blocking(&self, host: &HostKey, remote_port: u16) -> Result<(), String> {
-        self.block_on(connect::proxy_stdio(&self.shared, host, remote_port))
+    pub fn proxy_stdio_blocking(
+        &self,
+        host: &HostKey,
+        remote_port: u16,
+        route: RouteChoice,
+    ) -> Result<(), String> {
+        self.block_on(connect::proxy_stdio(&self.shared, host, remote_port, route))
     }
 
     /// Pushes a fresh Ed25519 key for `os_user` to `host` with EC2 Instance Connect; ssh has 60
@@ -273,7 +294,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let engine = idle_engine(&dir);
         let error = engine
-            .open_tunnel_blocking(&unknown_host(), 22, None)
+            .open_tunnel_blocking(&unknown_host(), 22, None, RouteChoice::Auto)
             .unwrap_err();
         assert!(error.contains("is not in the host list"), "{error}");
 
@@ -281,6 +302,7 @@ mod tests {
             host: unknown_host(),
             remote_port: 3389,
             local_port: None,
+            route: RouteChoice::Eic,
         });
         let snapshot = engine.wait_until(Duration::from_secs(10), |s| {
             s.tunnels.len() == 2 && s.tunnels.iter().all(|t| t.is_finished())
@@ -313,7 +335,7 @@ mod tests {
             .unwrap_err();
         assert!(error.contains("is not in the host list"), "{error}");
         let error = engine
-            .proxy_stdio_blocking(&unknown_host(), 22)
+            .proxy_stdio_blocking(&unknown_host(), 22, RouteChoice::Ssm)
             .unwrap_err();
         assert!(error.contains("is not in the host list"), "{error}");
     }

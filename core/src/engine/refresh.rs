@@ -217,12 +217,14 @@ pub(super) async fn run(
                         state.finish_refresh().await;
                     }
                 }
-                Some(Command::OpenTunnel { host, remote_port, local_port }) => {
+                Some(Command::OpenTunnel { host, remote_port, local_port, route }) => {
                     let shared = shared.clone();
                     tokio::spawn(async move {
                         // Success or failure, the outcome shows in the snapshot's tunnels.
-                        let _ = connect::open_listener(&shared, &host, remote_port, local_port)
-                            .await;
+                        let _ = connect::open_listener(
+                            &shared, &host, remote_port, local_port, route,
+                        )
+                        .await;
                     });
                 }
                 Some(Command::CloseTunnel(id)) => {

@@ -21,13 +21,15 @@ use crate::eic::CloseInfo;
 /// How long before the endpoint's time limit the user is warned (at most half the limit).
 pub(super) const ENDING_SOON: Duration = Duration::from_secs(60);
 
-/// Runs one connection of tunnel `id` over `route`, holding `slot` until it ends.
+/// Runs one connection of tunnel `id` over `route` (its stdio connection when `stdio`),
+/// holding `slot` (if the route takes one) until it ends.
 pub(super) async fn run<L>(
     registry: Arc<Registry>,
     id: TunnelId,
     route: &Route,
     local: L,
-    slot: Slot,
+    slot: Option<Slot>,
+    stdio: bool,
 ) -> Result<CloseInfo, TunnelError>
 where
     L: AsyncRead + AsyncWrite + Unpin,
@@ -36,7 +38,7 @@ where
         return Err(TunnelError::Closed);
     };
     let result = async {
-        let dialed = route.dial().await?;
+        let dialed = route.dial(stdio).await?;
         registry.connection_opened(id, number);
         let local = Watched {
             inner: local,
@@ -44,7 +46,9 @@ where
         };
         let carrying = dialed.carry(local, &counters);
         tokio::pin!(carrying);
-        let limit = route.max_duration();
+        let Some(limit) = route.max_duration() else {
+            return carrying.await;
+        };
         let warning = ENDING_SOON.min(limit / 2);
         tokio::select! {
             ended = &mut carrying => return ended,

@@ -26,6 +26,9 @@ pub enum TunnelError {
     /// Opening or running the EIC WebSocket failed.
     #[error(transparent)]
     Eic(#[from] EicError),
+    /// Starting or running the Session Manager session failed; the text says why.
+    #[error("Session Manager: {0}")]
+    Ssm(String),
     /// Our own per-endpoint cap is reached.
     #[error(
         "{open} connections through {endpoint_id} are already open, this app's limit per \

@@ -68,19 +68,20 @@ fn admit(
     tcp: TcpStream,
     route: &Arc<Route>,
 ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
-    match registry.try_slot(route.slot_key()) {
+    let slot = route.slot_key().map(|key| registry.try_slot(key));
+    match slot.transpose() {
         Ok(slot) => {
             // Interactive SSH/RDP: keystrokes must not wait for Nagle.
             let _ = tcp.set_nodelay(true);
             let (registry, route) = (registry.clone(), route.clone());
             Some(async move {
                 // The outcome is recorded by `connection::run`; nothing more to do here.
-                let _ = connection::run(registry, id, &route, tcp, slot).await;
+                let _ = connection::run(registry, id, &route, tcp, slot, false).await;
             })
         }
         Err(open) => {
             let refusal = TunnelError::EndpointBusy {
-                endpoint_id: route.slot_key().to_owned(),
+                endpoint_id: route.slot_key().unwrap_or_default().to_owned(),
                 open,
             };
             registry.connection_refused(id, refusal.to_string());

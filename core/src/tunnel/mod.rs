@@ -9,6 +9,10 @@
 //! - stdio ([`Reservation::stdio`]): one connection between this process's stdin/stdout and the
 //!   instance, for `ssh -o ProxyCommand`; it returns when the connection ends.
 //!
+//! With [`Route::Ssm`], a listener's connections are streams of one Session Manager
+//! port-forwarding session, started by the first connection and ended with the tunnel, and a
+//! stdio tunnel is one `AWS-StartSSHSession`.
+//!
 //! Every connection through an EIC endpoint takes one of that endpoint's slots
 //! ([`TunnelSettings::max_connections_per_endpoint`]); with none free, the connection is refused
 //! with the reason, because AWS allows only 20 per endpoint for everyone together.
@@ -32,7 +36,7 @@ mod status;
 mod throughput;
 
 pub use error::TunnelError;
-pub use route::{EicRoute, Route};
+pub use route::{EicRoute, Route, SsmRoute};
 pub use settings::{ConnectionCap, InvalidCap, TunnelSettings};
 pub use status::{
     LocalEnd, RouteInfo, TunnelEvent, TunnelEventKind, TunnelId, TunnelState, TunnelStatus,
@@ -163,11 +167,15 @@ impl Reservation {
     {
         self.used = true;
         let (id, registry) = (self.id, self.registry.clone());
-        let slot = match registry.try_slot(route.slot_key()) {
+        let slot = match route
+            .slot_key()
+            .map(|key| registry.try_slot(key))
+            .transpose()
+        {
             Ok(slot) => slot,
             Err(open) => {
                 let error = TunnelError::EndpointBusy {
-                    endpoint_id: route.slot_key().to_owned(),
+                    endpoint_id: route.slot_key().unwrap_or_default().to_owned(),
                     open,
                 };
                 registry.finish(id, Err(error.to_string()));
@@ -182,7 +190,7 @@ impl Reservation {
         let task = tokio::spawn({
             let registry = registry.clone();
             async move {
-                let result = connection::run(registry.clone(), id, &route, local, slot).await;
+                let result = connection::run(registry.clone(), id, &route, local, slot, true).await;
                 registry.finish(id, result.as_ref().map(|_| ()).map_err(ToString::to_string));
                 result
             }

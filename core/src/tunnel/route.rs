@@ -3,17 +3,25 @@
 //! A [`Route`] is everything the manager needs to open connections without asking AWS anything
 //! else: for EIC, the signed request's parameters, the [`Connector`] (proxy, CA bundles) and the
 //! profile's credentials provider. The engine builds it from the inventory snapshot; tests build
-//! it pointing at a local endpoint. Session Manager becomes a second variant.
+//! it pointing at a local endpoint. For Session Manager, the route holds the profile's control
+//! plane and the data channel's settings; in listener mode every connection is one stream of a
+//! single port-forwarding session, started with the first connection and ended when the route
+//! is dropped (the tunnel closed); in stdio mode the one connection is an `AWS-StartSSHSession`.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::SharedCredentialsProvider;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::credentials::FreshCredentials;
 use super::{RouteInfo, TunnelError};
 use crate::eic::{
-    CloseInfo, Connector, MaxTunnelDuration, TunnelCounters, TunnelRequest, TunnelWebSocket,
+    CloseInfo, Connector, MaxTunnelDuration, TunnelCounters, TunnelEnd, TunnelRequest,
+    TunnelWebSocket,
+};
+use crate::ssm::session::{
+    PortSession, SessionConfig, SessionStream, SsmSessionApi, StreamError, run_stdio,
 };
 
 /// How a tunnel reaches its instance.
@@ -21,6 +29,8 @@ use crate::eic::{
 pub enum Route {
     /// Through an EC2 Instance Connect Endpoint: one WebSocket per connection.
     Eic(EicRoute),
+    /// Through Session Manager and the instance's SSM Agent.
+    Ssm(SsmRoute),
 }
 
 /// An EIC route: where to connect, and with what.
@@ -32,7 +42,70 @@ pub struct EicRoute {
     credentials: FreshCredentials,
 }
 
+/// A Session Manager route: the instance, the port on it, and the profile's control plane.
+#[derive(Debug)]
+pub struct SsmRoute {
+    profile: String,
+    instance_id: String,
+    port: u16,
+    api: Arc<SsmSessionApi>,
+    config: SessionConfig,
+    /// The listener's port-forwarding session, started by its first connection. Dropping it
+    /// (with the route, when the tunnel closes) ends the session.
+    session: tokio::sync::Mutex<Option<PortSession>>,
+}
+
+impl SsmRoute {
+    /// A stream of the listener's session, starting the session first if there is none (or
+    /// it has ended).
+    async fn open_stream(&self) -> Result<SessionStream, TunnelError> {
+        let mut session = self.session.lock().await;
+        if let Some(open) = session.as_ref() {
+            match open.open_stream().await {
+                Ok(stream) => return Ok(stream),
+                // It ended (timed out, terminated elsewhere): start a new one below.
+                Err(StreamError::Closed(_)) => *session = None,
+                Err(error) => return Err(TunnelError::Ssm(error.to_string())),
+            }
+        }
+        let started = PortSession::start(
+            self.api.clone(),
+            &self.instance_id,
+            self.port,
+            None,
+            self.config.clone(),
+        )
+        .await
+        .map_err(|e| TunnelError::Ssm(e.to_string()))?;
+        let stream = started
+            .open_stream()
+            .await
+            .map_err(|e| TunnelError::Ssm(e.to_string()))?;
+        *session = Some(started);
+        Ok(stream)
+    }
+}
+
 impl Route {
+    /// A Session Manager route to `port` on `instance_id`, through `api` (the profile's control
+    /// plane) with `config` (data channel connector, timeouts).
+    pub fn ssm(
+        profile: impl Into<String>,
+        instance_id: impl Into<String>,
+        port: u16,
+        api: SsmSessionApi,
+        config: SessionConfig,
+    ) -> Self {
+        Self::Ssm(SsmRoute {
+            profile: profile.into(),
+            instance_id: instance_id.into(),
+            port,
+            api: Arc::new(api),
+            config,
+            session: tokio::sync::Mutex::new(None),
+        })
+    }
+
     /// An EIC route for `request`, signed with credentials from `credentials` (the profile's
     /// provider), connecting through `connector`.
     pub fn eic(
@@ -56,31 +129,41 @@ impl Route {
                 profile: eic.profile.clone(),
                 endpoint_id: eic.request.endpoint_id.clone(),
             },
+            Self::Ssm(ssm) => RouteInfo::Ssm {
+                profile: ssm.profile.clone(),
+            },
         }
     }
 
-    /// The shared resource whose connection count is capped: the endpoint.
-    pub(super) fn slot_key(&self) -> &str {
+    /// The shared resource whose connection count is capped: the endpoint. Session Manager
+    /// has no such cap.
+    pub(super) fn slot_key(&self) -> Option<&str> {
         match self {
-            Self::Eic(eic) => &eic.request.endpoint_id,
+            Self::Eic(eic) => Some(&eic.request.endpoint_id),
+            Self::Ssm(_) => None,
         }
     }
 
-    /// How long the far side lets one connection live.
-    pub(super) fn max_duration(&self) -> Duration {
+    /// How long the far side lets one connection live, when it says.
+    pub(super) fn max_duration(&self) -> Option<Duration> {
         match self {
-            Self::Eic(eic) => Duration::from_secs(
+            Self::Eic(eic) => Some(Duration::from_secs(
                 eic.request
                     .max_tunnel_duration
                     .unwrap_or(MaxTunnelDuration::MAX)
                     .as_secs(),
-            ),
+            )),
+            Self::Ssm(_) => None,
         }
     }
 
-    /// Opens one connection: fresh credentials, a freshly presigned URL, the WebSocket.
-    pub(super) async fn dial(&self) -> Result<Dialed, TunnelError> {
+    /// Opens one connection. EIC: fresh credentials, a freshly presigned URL, the WebSocket.
+    /// SSM: a stream of the listener's session, or (`stdio`) a session of its own, started
+    /// when the bytes start to flow.
+    pub(super) async fn dial(&self, stdio: bool) -> Result<Dialed<'_>, TunnelError> {
         match self {
+            Self::Ssm(ssm) if stdio => Ok(Dialed::SsmStdio(ssm)),
+            Self::Ssm(ssm) => Ok(Dialed::Ssm(ssm.open_stream().await?)),
             Self::Eic(eic) => {
                 let now = SystemTime::now();
                 let credentials =
@@ -95,18 +178,20 @@ impl Route {
                     .connector
                     .open_tunnel(&eic.request, &credentials, now)
                     .await?;
-                Ok(Dialed::Eic(ws))
+                Ok(Dialed::Eic(Box::new(ws)))
             }
         }
     }
 }
 
 /// One open connection over a route, ready to carry bytes.
-pub(super) enum Dialed {
-    Eic(TunnelWebSocket),
+pub(super) enum Dialed<'a> {
+    Eic(Box<TunnelWebSocket>),
+    Ssm(SessionStream),
+    SsmStdio(&'a SsmRoute),
 }
 
-impl Dialed {
+impl Dialed<'_> {
     /// Carries bytes between `local` and the instance until either side ends.
     pub(super) async fn carry<L>(
         self,
@@ -114,10 +199,93 @@ impl Dialed {
         counters: &TunnelCounters,
     ) -> Result<CloseInfo, TunnelError>
     where
-        L: AsyncRead + AsyncWrite,
+        L: AsyncRead + AsyncWrite + Unpin,
     {
+        let ended = |ended_by| CloseInfo {
+            ended_by,
+            code: None,
+            reason: String::new(),
+        };
         match self {
-            Self::Eic(ws) => Ok(crate::eic::pump(local, ws, counters).await?),
+            Self::Eic(ws) => Ok(crate::eic::pump(local, *ws, counters).await?),
+            Self::Ssm(mut stream) => {
+                let mut local = Counted {
+                    inner: local,
+                    counters,
+                };
+                tokio::io::copy_bidirectional(&mut local, &mut stream)
+                    .await
+                    .map_err(|e| TunnelError::Ssm(format!("the connection failed: {e}")))?;
+                Ok(ended(TunnelEnd::ConnectionEnded))
+            }
+            Self::SsmStdio(ssm) => {
+                let local = Counted {
+                    inner: local,
+                    counters,
+                };
+                let (stdin, stdout) = tokio::io::split(local);
+                run_stdio(
+                    ssm.api.clone(),
+                    &ssm.instance_id,
+                    ssm.port,
+                    stdin,
+                    stdout,
+                    ssm.config.clone(),
+                )
+                .await
+                .map_err(|e| TunnelError::Ssm(e.to_string()))?;
+                Ok(ended(TunnelEnd::ConnectionEnded))
+            }
         }
+    }
+}
+
+/// The local end of an SSM connection, counting bytes read (to the instance) and written
+/// (from it).
+struct Counted<'a, L> {
+    inner: L,
+    counters: &'a TunnelCounters,
+}
+
+impl<L: AsyncRead + Unpin> AsyncRead for Counted<'_, L> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if polled.is_ready() {
+            self.counters.add_to_remote(buf.filled().len() - before);
+        }
+        polled
+    }
+}
+
+impl<L: AsyncWrite + Unpin> AsyncWrite for Counted<'_, L> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
+        if let std::task::Poll::Ready(Ok(n)) = polled {
+            self.counters.add_from_remote(n);
+        }
+        polled
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -36,6 +36,8 @@ pub enum RouteInfo {
         profile: String,
         endpoint_id: String,
     },
+    /// Through Session Manager, with the profile's credentials.
+    Ssm { profile: String },
 }
 
 /// Where the local end of a tunnel is.

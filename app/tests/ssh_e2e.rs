@@ -1,6 +1,6 @@
-//! The real OpenSSH client, through EC2 Instance Connect Endpoint tunnels, into the simulator's
-//! real `sshd`: the listener that `bastionless ssh` opens, and the stdio tunnel that
-//! `bastionless proxy` gives `ssh -o ProxyCommand` and `scp`.
+//! The real OpenSSH client, through EC2 Instance Connect Endpoint tunnels and Session Manager
+//! sessions, into the simulator's real `sshd`: the listener that `bastionless ssh` opens, and
+//! the stdio tunnel that `bastionless proxy` gives `ssh -o ProxyCommand` and `scp`.
 
 use bastionless_core::engine::{Engine, EngineConfig};
 use bastionless_core::profiles::AwsFiles;
@@ -47,6 +47,17 @@ impl World {
             .expect("bastionless runs")
     }
 
+    /// The engine over the simulator's profiles, with its first refresh done.
+    fn engine(&self) -> Engine {
+        let files = AwsFiles::at(
+            self.simulator.config_file(),
+            self.simulator.credentials_file(),
+        );
+        let engine = Engine::start(EngineConfig::new(files)).expect("engine starts");
+        engine.wait_until(Duration::from_secs(30), |s| !s.refreshing);
+        engine
+    }
+
     fn login_user(&self) -> String {
         self.simulator
             .login_user()
@@ -55,9 +66,12 @@ impl World {
     }
 
     /// Options for the system ssh/scp: the ephemeral key, ProxyCommand through `bastionless
-    /// proxy`, and no interaction.
-    fn proxied_options(&self, key: &Path, host: &str) -> Vec<String> {
-        let proxy = format!("{} proxy {host}", env!("CARGO_BIN_EXE_bastionless"));
+    /// proxy --route ROUTE`, and no interaction.
+    fn proxied_options(&self, key: &Path, host: &str, route: &str) -> Vec<String> {
+        let proxy = format!(
+            "{} proxy {host} --route {route}",
+            env!("CARGO_BIN_EXE_bastionless")
+        );
         [
             "-i",
             key.to_str().expect("a UTF-8 path"),
@@ -87,9 +101,12 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn bastionless_ssh_logs_in_through_an_eic_listener_with_a_fresh_key() {
     let world = World::start();
+    // The best route of an EIC-only host is its endpoint.
     let output = world.bastionless(&[
         "ssh",
         "web-eic-1",
+        "--route",
+        "auto",
         "--",
         "-o",
         "BatchMode=yes",
@@ -125,17 +142,12 @@ fn bastionless_ssh_logs_in_through_an_eic_listener_with_a_fresh_key() {
 #[test]
 fn ssh_and_scp_work_through_bastionless_proxy_and_bytes_arrive_intact() {
     let world = World::start();
-    let files = AwsFiles::at(
-        world.simulator.config_file(),
-        world.simulator.credentials_file(),
-    );
-    let engine = Engine::start(EngineConfig::new(files)).expect("engine starts");
-    let snapshot = engine.wait_until(Duration::from_secs(30), |s| !s.refreshing);
-    let host = snapshot.find_hosts("web-eic-1")[0].key();
+    let engine = world.engine();
+    let host = engine.snapshot().find_hosts("web-eic-1")[0].key();
     let key = engine
         .push_ssh_key_blocking(&host, &world.login_user())
         .expect("key pushed");
-    let options = world.proxied_options(key.private_key_path(), "web-eic-1");
+    let options = world.proxied_options(key.private_key_path(), "web-eic-1", "eic");
     let destination = format!("{}@web-eic-1", world.login_user());
 
     let output = world
@@ -184,9 +196,64 @@ fn ssh_and_scp_work_through_bastionless_proxy_and_bytes_arrive_intact() {
     assert_eq!(digest(&back), Sha256::digest(&original));
 }
 
-/// Runs `bastionless ssh HOST -- echo ok`, which must fail, and returns what it said on stderr.
+#[test]
+fn bastionless_ssh_logs_in_through_session_manager_chosen_or_by_default() {
+    let world = World::start();
+    // app-ssm-1 has no endpoint in its VPC: the best route is Session Manager, and the key is
+    // still pushed with EC2 Instance Connect.
+    for route in ["ssm", "auto"] {
+        let output = world.bastionless(&[
+            "ssh",
+            "app-ssm-1",
+            "--route",
+            route,
+            "--",
+            "-o",
+            "BatchMode=yes",
+            "echo",
+            "ok",
+        ]);
+        assert!(
+            output.status.success(),
+            "--route {route}, stderr:\n{}",
+            text(&output.stderr)
+        );
+        assert_eq!(text(&output.stdout), "ok\n", "--route {route}");
+    }
+}
+
+#[test]
+fn ssh_works_through_bastionless_proxy_over_session_manager() {
+    let world = World::start();
+    let engine = world.engine();
+    let host = engine.snapshot().find_hosts("app-ssm-1")[0].key();
+    let key = engine
+        .push_ssh_key_blocking(&host, &world.login_user())
+        .expect("key pushed");
+    let output = world
+        .command("ssh")
+        .args(world.proxied_options(key.private_key_path(), "app-ssm-1", "ssm"))
+        .args([&format!("{}@app-ssm-1", world.login_user()), "echo", "ok"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "stderr:\n{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "ok\n");
+}
+
+/// Runs `bastionless ssh HOST --route eic -- echo ok`, which must fail, and returns what it said
+/// on stderr.
 fn failed_login(world: &World, host: &str) -> String {
-    let output = world.bastionless(&["ssh", host, "--", "-o", "BatchMode=yes", "echo", "ok"]);
+    let output = world.bastionless(&[
+        "ssh",
+        host,
+        "--route",
+        "eic",
+        "--",
+        "-o",
+        "BatchMode=yes",
+        "echo",
+        "ok",
+    ]);
     assert!(!output.status.success(), "ssh to {host} succeeded");
     text(&output.stderr)
 }
