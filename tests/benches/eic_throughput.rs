@@ -37,11 +37,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
-use bastionless_core::eic::{ConnectOptions, Connector, EndpointAddress, TunnelRequest};
+use aws_credential_types::provider::{ProvideCredentials as _, SharedCredentialsProvider};
+use bastionless_core::eic::{
+    ConnectOptions, Connector, EndpointAddress, TunnelRequest, TunnelStream,
+};
 use bastionless_core::inventory::HostKey;
 use bastionless_core::tunnel::{Route, TunnelSettings, TunnelTarget, Tunnels};
 use bastionless_sim::{Scenario, SimOptions, Simulator};
@@ -49,7 +51,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
 };
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::{ClientConfig, HandshakeKind, RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -248,16 +250,8 @@ async fn raw(
     setups: usize,
 ) -> Result<Measured, String> {
     let (server_config, client_config) = tls_pair()?;
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .map_err(|e| format!("cannot bind the TLS server: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let (arrivals, mut connections) = mpsc::unbounded_channel();
-    server_rt.spawn(discard_server(
-        listener,
-        Some(TlsAcceptor::from(server_config)),
-        arrivals,
-    ));
+    let (addr, mut connections) =
+        start_discard_server(server_rt, Some(TlsAcceptor::from(server_config))).await?;
     let connector = TlsConnector::from(client_config);
     let connect = || async {
         let tcp = TcpStream::connect(addr)
@@ -273,15 +267,24 @@ async fn raw(
     };
 
     let mut setups_ms = Vec::with_capacity(setups);
+    let mut resumed = 0;
     for _ in 0..setups {
         let started = Instant::now();
         let mut tls = connect().await?;
         let arrived = first_byte(&mut tls, &mut connections).await?;
         setups_ms.push(ms(arrived.duration_since(started)));
+        if tls.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed) {
+            resumed += 1;
+        }
         let _ = tls.shutdown().await;
+        // Read until the server hangs up: that processes the session tickets it sent after the
+        // handshake, so the next connection can resume, as the product's do (its client reads
+        // the upgrade response, and the tickets with it).
+        let _ = tls.read_to_end(&mut Vec::new()).await;
         drop(tls);
         arrived.end().await?;
     }
+    eprintln!("raw: {resumed} of {setups} setups resumed a TLS session");
 
     let mut tls = connect().await?;
     if let Some(suite) = tls.get_ref().1.negotiated_cipher_suite() {
@@ -301,12 +304,7 @@ async fn eic(
     setups: usize,
 ) -> Result<Measured, String> {
     // The instance's port 22: a local server that reads and discards.
-    let backend = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .map_err(|e| format!("cannot bind the discard backend: {e}"))?;
-    let backend_addr = backend.local_addr().map_err(|e| e.to_string())?;
-    let (arrivals, mut connections) = mpsc::unbounded_channel();
-    server_rt.spawn(discard_server(backend, None, arrivals));
+    let (backend_addr, mut connections) = start_discard_server(server_rt, None).await?;
 
     let scenario = Scenario::from_toml_str(&scenario_toml(backend_addr))
         .map_err(|e| format!("the benchmark scenario: {e}"))?;
@@ -345,7 +343,12 @@ async fn eic(
         None,
         "benchmark",
     ));
-    let route = Route::eic(PROFILE, request, connector, credentials);
+    let route = Route::eic(
+        PROFILE,
+        request.clone(),
+        connector.clone(),
+        credentials.clone(),
+    );
     let tunnels = Tunnels::start(
         &tokio::runtime::Handle::current(),
         TunnelSettings::default(),
@@ -386,6 +389,26 @@ async fn eic(
         while sim.open_tunnels(ENDPOINT_ID) > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+    }
+
+    // The same connector (and so the same TLS session cache) as the listener's connections:
+    // does a tunnel opened after them resume, as the setup times assume?
+    let credentials = credentials
+        .provide_credentials()
+        .await
+        .map_err(|e| e.to_string())?;
+    let ws = connector
+        .open_tunnel(&request, &credentials, SystemTime::now())
+        .await
+        .map_err(|e| format!("a direct tunnel: {e}"))?;
+    let resumed = match ws.get_ref() {
+        TunnelStream::Tls(tls) => tls.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed),
+        TunnelStream::Plain(_) => false,
+    };
+    eprintln!("eic: a tunnel opened after the setups resumed a TLS session: {resumed}");
+    drop(ws);
+    if let Some(conn) = connections.recv().await {
+        let _ = conn.until(|c| c.ended.load(Ordering::Acquire)).await;
     }
 
     let mut tcp = connect().await?;
@@ -532,16 +555,38 @@ impl Arrivals {
     }
 }
 
-/// Accepts connections (TLS when `tls` is given), announces each on `arrivals` and reads
-/// everything it sends, discarding it.
+/// Starts a discard server on the server runtime (TLS when `tls` is given): its address, and
+/// each accepted connection as it comes.
+async fn start_discard_server(
+    server_rt: &tokio::runtime::Handle,
+    tls: Option<TlsAcceptor>,
+) -> Result<(SocketAddr, mpsc::UnboundedReceiver<Arc<Arrivals>>), String> {
+    let (arrivals, connections) = mpsc::unbounded_channel();
+    // Bound on the server runtime, so that its I/O is that runtime's.
+    let listener = server_rt
+        .spawn(TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot bind the discard server: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    server_rt.spawn(discard_server(listener, tls, arrivals));
+    Ok((addr, connections))
+}
+
+/// Accepts connections, announces each on `arrivals` and reads everything each one sends,
+/// discarding it.
 async fn discard_server(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     arrivals: mpsc::UnboundedSender<Arc<Arrivals>>,
 ) {
     loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(error) => {
+                eprintln!("discard server: accept failed: {error}");
+                return;
+            }
         };
         let _ = tcp.set_nodelay(true);
         let conn = Arc::new(Arrivals::new());
