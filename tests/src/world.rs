@@ -8,14 +8,22 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpStream;
 
 use crate::clock::Clock;
+use crate::listener::BoxedIo;
+use crate::scenario::Backend;
 use crate::scenario::Scenario;
 use crate::sshd::SshdHarness;
 use crate::ssm::SessionManager;
+
+/// How long an instance's backend may take to accept a connection.
+const BACKEND_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a key pushed with `SendSSHPublicKey` can be used ("The key remains for 60 seconds").
 pub const PUSHED_KEY_LIFETIME: TimeDelta = TimeDelta::seconds(60);
@@ -242,6 +250,44 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl World {
+    /// Opens a connection to an instance's backend for one port, as the instance's network would:
+    /// TCP to a configured address, the instance's real sshd, or an in-process echo. Shared by
+    /// the EIC relay and the SSM agent, which reach instances the same way.
+    pub(crate) async fn dial_backend(
+        &self,
+        instance_id: &str,
+        backend: Backend,
+    ) -> std::io::Result<BoxedIo> {
+        match backend {
+            Backend::Echo => {
+                let (ours, theirs) = tokio::io::duplex(64 * 1024);
+                tokio::spawn(async move {
+                    let (mut from_peer, mut to_peer) = tokio::io::split(theirs);
+                    let _ = tokio::io::copy(&mut from_peer, &mut to_peer).await;
+                    let _ = to_peer.shutdown().await;
+                });
+                Ok(Box::new(ours))
+            }
+            Backend::Tcp(address) => {
+                let tcp =
+                    tokio::time::timeout(BACKEND_CONNECT_TIMEOUT, TcpStream::connect(address))
+                        .await
+                        .map_err(|_| {
+                            std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer")
+                        })??;
+                let _ = tcp.set_nodelay(true);
+                Ok(Box::new(tcp))
+            }
+            Backend::Sshd => {
+                let tcp = self.sshd.connect(instance_id).await?;
+                let _ = tcp.set_nodelay(true);
+                Ok(Box::new(tcp))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

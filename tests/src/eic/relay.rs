@@ -19,7 +19,6 @@ use std::time::Duration;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -27,14 +26,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::admission::{Admitted, Target};
 use crate::listener::{BoxedIo, ShutdownSignal, stopped};
-use crate::scenario::Backend;
 use crate::world::World;
 
 /// The reason AWS gives when the endpoint cannot reach the target.
 pub const UNREACHABLE: &str = "Unable to connect to target";
-
-/// How long the endpoint waits for TCP to a target.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long the endpoint waits for the client's Close reply.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -63,7 +58,8 @@ pub async fn run(
         Target::Reachable {
             instance_id,
             backend,
-        } => connect(world, &instance_id, backend)
+        } => world
+            .dial_backend(&instance_id, backend)
             .await
             .map_err(|error| format!("{instance_id} ({backend}) refused: {error}")),
         Target::Unreachable(reason) => Err(reason),
@@ -115,33 +111,6 @@ enum Ending {
     TimeUp,
     TextFrame,
     Stopping,
-}
-
-/// Opens TCP (or the in-process echo) to the instance's port.
-async fn connect(world: &World, instance_id: &str, backend: Backend) -> std::io::Result<BoxedIo> {
-    match backend {
-        Backend::Echo => {
-            let (ours, theirs) = tokio::io::duplex(64 * 1024);
-            tokio::spawn(async move {
-                let (mut from_client, mut to_client) = tokio::io::split(theirs);
-                let _ = tokio::io::copy(&mut from_client, &mut to_client).await;
-                let _ = to_client.shutdown().await;
-            });
-            Ok(Box::new(ours))
-        }
-        Backend::Tcp(address) => {
-            let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
-                .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))??;
-            let _ = tcp.set_nodelay(true);
-            Ok(Box::new(tcp))
-        }
-        Backend::Sshd => {
-            let tcp = world.sshd.connect(instance_id).await?;
-            let _ = tcp.set_nodelay(true);
-            Ok(Box::new(tcp))
-        }
-    }
 }
 
 async fn carry(

@@ -15,19 +15,14 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::listener::BoxedIo;
 use crate::scenario::{Backend, Instance, InstanceState, Peer, Scenario, SecurityGroup};
 use crate::world::World;
-
-/// How long the agent waits for TCP to a destination.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One destination connection of a session, numbered by the agent.
 pub type ConnId = u64;
@@ -165,40 +160,14 @@ pub fn dial(
             .ok_or_else(|| format!("instance {instance_id} is gone"))
             .and_then(|instance| resolve(&world.scenario, instance, host.as_deref(), port));
         let result = match resolved {
-            Ok((target, backend)) => connect(&world, &target, backend)
+            Ok((target, backend)) => world
+                .dial_backend(&target, backend)
                 .await
                 .map_err(|error| format!("dial {backend} on {target} port {port}: {error}")),
             Err(reason) => Err(reason),
         };
         let _ = results.send(Dialed { conn, result });
     });
-}
-
-/// Opens TCP (or the in-process echo) to an instance's backend.
-async fn connect(world: &World, instance_id: &str, backend: Backend) -> std::io::Result<BoxedIo> {
-    match backend {
-        Backend::Echo => {
-            let (ours, theirs) = tokio::io::duplex(64 * 1024);
-            tokio::spawn(async move {
-                let (mut from_agent, mut to_agent) = tokio::io::split(theirs);
-                let _ = tokio::io::copy(&mut from_agent, &mut to_agent).await;
-                let _ = to_agent.shutdown().await;
-            });
-            Ok(Box::new(ours))
-        }
-        Backend::Tcp(address) => {
-            let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
-                .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))??;
-            let _ = tcp.set_nodelay(true);
-            Ok(Box::new(tcp))
-        }
-        Backend::Sshd => {
-            let tcp = world.sshd.connect(instance_id).await?;
-            let _ = tcp.set_nodelay(true);
-            Ok(Box::new(tcp))
-        }
-    }
 }
 
 /// An open destination. Dropping it closes the connection once what was written is flushed.
