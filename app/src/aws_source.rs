@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use bastionless_core::engine::EngineConfig;
 use bastionless_core::inventory::InventoryCache;
 use bastionless_core::profiles::AwsFiles;
+use bastionless_core::store::Store;
 use bastionless_sim::{BackgroundSimulator, Scenario};
 
 /// The AWS files to read, and the simulator behind them when there is one.
@@ -38,6 +39,16 @@ impl AwsSource {
         })
     }
 
+    /// Where favorites, recents and settings are kept ([`Store::default_dir`]); the demo keeps
+    /// its own in a `demo` directory inside it, so it never touches the user's.
+    pub fn store_dir(&self) -> Option<std::path::PathBuf> {
+        let dir = Store::default_dir()?;
+        Some(match self.simulator {
+            Some(_) => dir.join("demo"),
+            None => dir,
+        })
+    }
+
     pub fn files(&self) -> &AwsFiles {
         &self.files
     }
@@ -46,9 +57,21 @@ impl AwsSource {
     /// OS cache directory (none for the demo).
     pub fn engine_config(&self) -> EngineConfig {
         let mut config = EngineConfig::new(self.files.clone());
+        // The demo's made-up sessions stay out of the user's audit log.
+        if self.simulator.is_none() {
+            config.audit_file = bastionless_core::audit::AuditLog::default_path();
+        }
         if self.simulator.is_none() {
             config.cache_file = InventoryCache::default_path();
         }
+        // Connections made are remembered in Recent (the demo's in its own store).
+        config.store = self.store_dir().and_then(|dir| match Store::open(&dir) {
+            Ok(store) => Some(store),
+            Err(error) => {
+                tracing::warn!("connections will not be remembered in Recent: {error}");
+                None
+            }
+        });
         config
     }
 }

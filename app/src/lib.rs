@@ -6,4 +6,7 @@
 
 pub mod aws_source;
 pub mod cli;
+pub mod logging;
+pub mod single_instance;
+pub mod tray;
 pub mod ui;

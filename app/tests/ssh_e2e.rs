@@ -99,22 +99,39 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn bastionless_ssh_logs_in_through_an_eic_listener_with_a_fresh_key() {
+fn bastionless_ssh_logs_in_through_eic_by_proxy_command_or_listener_with_a_fresh_key() {
     let world = World::start();
-    // The best route of an EIC-only host is its endpoint.
-    let output = world.bastionless(&[
-        "ssh",
-        "web-eic-1",
-        "--route",
-        "auto",
-        "--",
-        "-o",
-        "BatchMode=yes",
-        "echo",
-        "ok",
-    ]);
-    assert!(output.status.success(), "stderr:\n{}", text(&output.stderr));
-    assert_eq!(text(&output.stdout), "ok\n");
+    // The best route of an EIC-only host is its endpoint. ProxyCommand by default, and a
+    // listener in this process with --listen.
+    for mode in [None, Some("--listen")] {
+        let mut args = vec!["ssh", "web-eic-1", "--route", "auto"];
+        args.extend(mode);
+        args.extend(["--", "-o", "BatchMode=yes", "echo", "ok"]);
+        let output = world.bastionless(&args);
+        assert!(
+            output.status.success(),
+            "{mode:?} stderr:\n{}",
+            text(&output.stderr)
+        );
+        assert_eq!(text(&output.stdout), "ok\n", "{mode:?}");
+    }
+    // Each login's tunnel is in the audit log: the proxy's ended with the session (ssh's
+    // SIGHUP to its ProxyCommand does not cut it short; it may finish just after ssh exits),
+    // the listener's with the process.
+    let audit = world.data.path().join("bastionless/audit.jsonl");
+    let ends = || -> Vec<String> {
+        let text = std::fs::read_to_string(&audit).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["end"].to_string())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while ends().len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut ends = ends();
+    ends.sort();
+    assert_eq!(ends, ["\"ended\"", "\"the app exited\""]);
 
     // The host key was pinned under the instance id in Bastionless's own known_hosts (which
     // ssh may hash, so ask ssh-keygen).
@@ -272,4 +289,55 @@ fn a_host_without_an_endpoint_in_its_vpc_is_refused_before_ssh_starts() {
         stderr.contains("no EC2 Instance Connect Endpoint in vpc-"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_private_ip_two_vpcs_share_lists_both_hosts_until_narrowed_by_profile() {
+    let world = World::start();
+    // web-eic-1 (prod) and web-clone-1 (sandbox) both have 10.10.1.21.
+    let output = world.bastionless(&["doctor", "10.10.1.21"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("`10.10.1.21` matches 2 hosts"), "{stderr}");
+    for expected in [
+        "web-eic-1  profile prod  region us-east-1",
+        "web-clone-1  profile sandbox  region us-east-1",
+    ] {
+        assert!(stderr.contains(expected), "{expected} missing:\n{stderr}");
+    }
+    let output = world.bastionless(&["doctor", "10.10.1.21", "--profile", "sandbox"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).starts_with("web-clone-1 ("),
+        "{}",
+        text(&output.stdout)
+    );
+}
+
+#[test]
+fn bastionless_connect_logs_in_to_a_linux_host_with_ssh() {
+    let world = World::start();
+    // No terminal and no command: the remote login shell reads end-of-input and exits, which
+    // is a successful login (and first use accepts the key: nobody could answer a prompt).
+    let output = world
+        .command(env!("CARGO_BIN_EXE_bastionless"))
+        .args(["connect", "app-ssm-1"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "stderr:\n{}", text(&output.stderr));
+    let known = world.data.path().join("bastionless/known_hosts");
+    let app = world
+        .simulator
+        .scenario()
+        .instance_named("app-ssm-1")
+        .unwrap();
+    let found = Command::new("ssh-keygen")
+        .arg("-F")
+        .arg(&app.instance_id)
+        .arg("-f")
+        .arg(&known)
+        .output()
+        .unwrap();
+    assert!(found.status.success(), "the host key was not pinned");
 }

@@ -12,8 +12,12 @@
 //! - [`eic`]: EC2 Instance Connect Endpoint tunnels (the WebSocket protocol, endpoint choice,
 //!   ephemeral SSH keys).
 //! - [`tunnel`]: the tunnel manager: loopback listeners and stdio pipes over a route, with stats.
+//! - [`store`]: favorites, recent connections, per-host and app settings, kept as TOML files.
 //! - [`engine`]: the background tokio runtime that owns all network work.
+//! - [`launch`]: the system ssh and terminal command lines, and the `ssh_config` export.
+//! - [`audit`]: the local log of ended tunnels and sessions.
 
+pub mod audit;
 pub mod eic;
 pub mod engine;
 pub mod inventory;
@@ -21,5 +25,8 @@ pub mod launch;
 pub mod profiles;
 pub mod route;
 mod sdk_error;
+pub mod secrets;
 pub mod ssm;
+pub mod sso;
+pub mod store;
 pub mod tunnel;

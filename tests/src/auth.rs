@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::scenario::{Profile, Scenario};
 use crate::sigv4::{Authorization, HttpRequest, SigV4Error};
+use crate::temporary_credentials::{self, TokenProblem};
 
 /// An authenticated principal and the region its request was signed for.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +31,8 @@ pub enum AuthError {
     UnknownAccessKey,
     /// Signed for a region the scenario does not have.
     UnknownRegion(String),
+    /// The credentials were good but have expired (a session token past its expiry).
+    ExpiredToken,
 }
 
 /// Checks `request`'s signature as of `now`.
@@ -39,6 +42,9 @@ pub fn authenticate<'s>(
     now: DateTime<Utc>,
 ) -> Result<Caller<'s>, AuthError> {
     let authorization = Authorization::from_request(request).map_err(AuthError::Signature)?;
+    if temporary_credentials::is_temporary(&authorization.access_key_id) {
+        return authenticate_session(scenario, request, &authorization, now);
+    }
     let profile = scenario
         .profile_by_access_key(&authorization.access_key_id)
         .ok_or(AuthError::UnknownAccessKey)?;
@@ -51,4 +57,56 @@ pub fn authenticate<'s>(
         .find(|region| **region == authorization.scope.region)
         .ok_or_else(|| AuthError::UnknownRegion(authorization.scope.region.clone()))?;
     Ok(Caller { profile, region })
+}
+
+/// A request signed with temporary credentials (`AssumeRole`, SSO): the session token must be
+/// one this simulator issued for that access key, unexpired, for a role that still exists.
+fn authenticate_session<'s>(
+    scenario: &'s Scenario,
+    request: &HttpRequest<'_>,
+    authorization: &Authorization,
+    now: DateTime<Utc>,
+) -> Result<Caller<'s>, AuthError> {
+    let token = security_token(request).ok_or(AuthError::UnknownAccessKey)?;
+    let session = temporary_credentials::open(&token, &authorization.access_key_id, now).map_err(
+        |problem| match problem {
+            TokenProblem::Invalid => AuthError::UnknownAccessKey,
+            TokenProblem::Expired => AuthError::ExpiredToken,
+        },
+    )?;
+    let role = scenario
+        .role(&session.account, &session.role)
+        .ok_or(AuthError::UnknownAccessKey)?;
+    authorization
+        .verify(
+            request,
+            &temporary_credentials::secret_for(&authorization.access_key_id),
+            now,
+        )
+        .map_err(AuthError::Signature)?;
+    let region = scenario
+        .regions
+        .iter()
+        .find(|region| **region == authorization.scope.region)
+        .ok_or_else(|| AuthError::UnknownRegion(authorization.scope.region.clone()))?;
+    Ok(Caller {
+        profile: role.principal(),
+        region,
+    })
+}
+
+/// The session token a request carries: the `X-Amz-Security-Token` header, or the query
+/// parameter of a presigned URL.
+pub fn security_token(request: &HttpRequest<'_>) -> Option<String> {
+    if let Some(value) = request.headers.get("x-amz-security-token") {
+        return value.to_str().ok().map(str::to_owned);
+    }
+    request.query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == "X-Amz-Security-Token").then(|| {
+            percent_encoding::percent_decode_str(value)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
 }

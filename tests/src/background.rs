@@ -1,6 +1,7 @@
 //! A simulator on a thread of its own, for callers without a tokio runtime: the app's
 //! synchronous `--demo` start-up and GUI tests.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -32,6 +33,9 @@ struct Started {
     login_user: Option<String>,
     scenario: Arc<Scenario>,
     calls: CallCounts,
+    key_pair_files: BTreeMap<String, PathBuf>,
+    /// Windows instances' passwords, by instance id.
+    windows_passwords: BTreeMap<String, String>,
 }
 
 impl BackgroundSimulator {
@@ -81,6 +85,17 @@ impl BackgroundSimulator {
                         login_user: simulator.login_user().map(str::to_owned),
                         scenario: Arc::clone(&simulator.world.scenario),
                         calls: simulator.world.calls.clone(),
+                        key_pair_files: simulator.key_pair_files.clone(),
+                        windows_passwords: simulator
+                            .world
+                            .scenario
+                            .instances
+                            .iter()
+                            .filter_map(|instance| {
+                                let password = simulator.windows_password(&instance.instance_id)?;
+                                Some((instance.instance_id.clone(), password.to_owned()))
+                            })
+                            .collect(),
                     }));
                     // Serve until told to stop, or until the handle is dropped.
                     let _ = stopped.await;
@@ -140,6 +155,19 @@ impl BackgroundSimulator {
     /// The scenario being simulated, as served.
     pub fn scenario(&self) -> &Scenario {
         &self.started.scenario
+    }
+
+    /// The private key file of a key pair (see [`Simulator::key_pair_file`]).
+    pub fn key_pair_file(&self, name: &str) -> Option<&Path> {
+        self.started.key_pair_files.get(name).map(PathBuf::as_path)
+    }
+
+    /// A Windows instance's password in the clear (see [`Simulator::windows_password`]).
+    pub fn windows_password(&self, instance_id: &str) -> Option<&str> {
+        self.started
+            .windows_passwords
+            .get(instance_id)
+            .map(String::as_str)
     }
 
     /// How many authenticated calls of `action` the simulator has answered (see

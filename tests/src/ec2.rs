@@ -11,8 +11,11 @@ mod describe_regions;
 mod describe_security_groups;
 mod describe_vpcs;
 mod filter;
+mod get_password_data;
 
 use axum::http::StatusCode;
+
+pub use get_password_data::WindowsPasswords;
 
 use crate::auth::AuthError;
 use crate::error::AwsError;
@@ -39,6 +42,7 @@ pub fn call(call: &QueryCall<'_>) -> Result<String, AwsError> {
         "DescribeSecurityGroups" => describe_security_groups::respond(call),
         "DescribeSubnets" => describe_vpcs::describe_subnets(call),
         "DescribeVpcs" => describe_vpcs::describe_vpcs(call),
+        "GetPasswordData" => get_password_data::respond(call),
         other => Err(invalid_action(format!(
             "The action {other} is not valid for this web service."
         ))),
@@ -66,6 +70,8 @@ pub fn auth_error(error: &AuthError) -> AwsError {
         )
         | AuthError::UnknownAccessKey
         | AuthError::UnknownRegion(_) => auth_failure(),
+        // EC2 answers expired temporary credentials as it answers an expired signature.
+        AuthError::ExpiredToken => AwsError::bad_request("RequestExpired", "Request has expired."),
     }
 }
 

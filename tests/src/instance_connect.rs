@@ -65,6 +65,10 @@ pub fn auth_error(error: &AuthError) -> AwsError {
             "AuthException",
             "Either your AWS credentials are not valid or you do not have access to the EC2 instance.",
         ),
+        AuthError::ExpiredToken => AwsError::bad_request(
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+        ),
     }
 }
 
@@ -143,7 +147,12 @@ fn send_ssh_public_key(
     let public_key = validate_public_key(public_key)?;
 
     let action = "ec2-instance-connect:SendSSHPublicKey";
-    if !caller.profile.may(action) {
+    let instance_arn = format!(
+        "arn:aws:ec2:{}:{}:instance/{instance_id}",
+        caller.region,
+        caller.account()
+    );
+    if !caller.profile.may_on(action, &instance_arn) {
         return Err(AwsError::bad_request(
             "AccessDeniedException",
             format!(

@@ -30,6 +30,8 @@ mod clock;
 mod ec2;
 mod eic;
 mod error;
+mod faults;
+mod iam;
 mod instance_connect;
 mod listener;
 mod query;
@@ -40,21 +42,28 @@ mod shared_config;
 mod sigv4;
 mod sshd;
 mod ssm;
+mod sso;
 mod sts;
+mod temporary_credentials;
 mod tls;
 mod world;
 mod xml;
+#[cfg(unix)]
+pub mod xrdp;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 
 pub use background::BackgroundSimulator;
 pub use clock::Clock;
+pub use faults::FaultRule;
 pub use scenario::Scenario;
 pub use ssm::SessionState;
+pub use ssm::link_faults::DataChannelFaults;
 
 use listener::Listener;
 use scenario::Backend;
@@ -122,6 +131,8 @@ pub struct Simulator {
     data_channel: Listener,
     tls: bool,
     files: SharedConfigFiles,
+    /// The private key of each key pair a Windows instance uses, by key pair name.
+    key_pair_files: BTreeMap<String, PathBuf>,
 }
 
 impl Simulator {
@@ -137,6 +148,8 @@ impl Simulator {
         mut scenario: Scenario,
         options: SimOptions,
     ) -> anyhow::Result<Simulator> {
+        // The caller may have changed the lists since loading.
+        scenario.reindex();
         scenario.validate()?;
         let files =
             SharedConfigFiles::create().context("cannot create the simulator's directory")?;
@@ -177,6 +190,7 @@ impl Simulator {
         let data_channel =
             ssm::data_channel::serve(data_channel_listener, acceptor, Arc::clone(&world))?;
         let endpoint_url = endpoint_url(control_addr, options.tls);
+        world.sso.set_base_url(endpoint_url.clone());
         let mut files = files;
         files
             .write(
@@ -185,6 +199,10 @@ impl Simulator {
                 tls.as_ref().map(TlsMaterial::ca_pem),
             )
             .context("cannot write the simulator's AWS config files")?;
+        let key_pair_files = world
+            .passwords
+            .write_key_files(&files.dir().join("key-pairs"))
+            .context("cannot write the simulator's key pair files")?;
         Ok(Simulator {
             world,
             control_plane,
@@ -192,6 +210,7 @@ impl Simulator {
             data_channel,
             tls: options.tls,
             files,
+            key_pair_files,
         })
     }
 
@@ -220,6 +239,26 @@ impl Simulator {
     /// profile and `AWS_CA_BUNDLE` in [`Simulator::env_vars`].
     pub fn ca_bundle(&self) -> Option<&Path> {
         self.files.ca_bundle()
+    }
+
+    /// The private key (PEM, PKCS#1, mode 0600) of the key pair `name` that Windows instances
+    /// were launched with, as a user keeps the `.pem` file EC2 gave them: what decrypts
+    /// `GetPasswordData`. `None` for a name no Windows instance uses.
+    pub fn key_pair_file(&self, name: &str) -> Option<&Path> {
+        self.key_pair_files.get(name).map(PathBuf::as_path)
+    }
+
+    /// Every key pair file ([`Simulator::key_pair_file`]), by key pair name.
+    pub fn key_pair_files(&self) -> impl Iterator<Item = (&str, &Path)> {
+        self.key_pair_files
+            .iter()
+            .map(|(name, path)| (name.as_str(), path.as_path()))
+    }
+
+    /// The Administrator password of a Windows instance, in the clear: what a test expects
+    /// `GetPasswordData` to decrypt to, and what an RDP server behind the instance should take.
+    pub fn windows_password(&self, instance_id: &str) -> Option<&str> {
+        self.world.passwords.password(instance_id)
     }
 
     /// The environment that points an AWS SDK or CLI at this simulator.
@@ -251,6 +290,72 @@ impl Simulator {
     /// fail with the service's throttling error.
     pub fn throttle(&self, action: &str, calls: u32) {
         self.world.faults.throttle(action, calls);
+    }
+
+    /// Adds a fault rule (latency, throttling, 5xx or dropped connections at a rate) for the
+    /// calls it names, from the next call on.
+    pub fn inject(&self, rule: FaultRule) {
+        self.world.faults.inject(rule);
+    }
+
+    /// Removes every fault rule, the scenario's too, and pending throttling.
+    pub fn clear_faults(&self) {
+        self.world.faults.clear();
+    }
+
+    /// From now on, requests signed with `profile`'s credentials fail as expired
+    /// (`ExpiredToken`), as when a session token runs out, until [`Simulator::renew_credentials`].
+    pub fn expire_credentials(&self, profile: &str) {
+        self.world.faults.expire_credentials(profile);
+    }
+
+    /// Sets message-level faults (loss, duplicates, reordering) on every Session Manager data
+    /// channel, both directions, from the next message on; `DataChannelFaults::default()` ends
+    /// them.
+    pub fn set_data_channel_faults(&self, faults: DataChannelFaults) {
+        self.world.faults.set_data_channel(faults);
+    }
+
+    /// Cuts every EIC tunnel open through `endpoint_id` without a Close frame, as a network
+    /// failure would; returns how many were open.
+    pub fn cut_tunnels(&self, endpoint_id: &str) -> usize {
+        let open = self.world.tunnels.count(endpoint_id);
+        self.world.faults.cut_tunnels(endpoint_id);
+        open
+    }
+
+    /// Undoes [`Simulator::expire_credentials`].
+    pub fn renew_credentials(&self, profile: &str) {
+        self.world.faults.renew_credentials(profile);
+    }
+
+    /// The current six-digit code of the MFA device `serial` (a profile's `mfa.serial`), as
+    /// the user's authenticator app shows it; `None` for a device the scenario does not have.
+    pub fn mfa_code(&self, serial: &str) -> Option<String> {
+        let device = self.world.scenario.mfa_owner(serial)?.mfa.as_ref()?;
+        Some(sts::totp(&device.secret, chrono::Utc::now().timestamp()))
+    }
+
+    /// Approves the SSO device authorization showing `user_code`, as the signed-in user does in
+    /// the browser. Returns whether such a request was pending.
+    pub fn approve_sso_device(&self, user_code: &str) -> bool {
+        self.world.sso.approve(user_code)
+    }
+
+    /// The SSO user codes waiting for approval.
+    pub fn pending_sso_user_codes(&self) -> Vec<String> {
+        self.world.sso.pending_user_codes()
+    }
+
+    /// Ends every session of the SSO instance `name` (its access and refresh tokens stop
+    /// working), so the next use needs a new sign-in.
+    pub fn sign_out_sso(&self, name: &str) {
+        self.world.sso.sign_out(name);
+    }
+
+    /// Makes the access tokens of the SSO instance `name` expire now; refresh tokens still work.
+    pub fn expire_sso_access_tokens(&self, name: &str) {
+        self.world.sso.expire_access_tokens(name);
     }
 
     /// How many authenticated calls of `action` (`DescribeInstances`, `GetCallerIdentity`, …)

@@ -15,6 +15,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use bastionless_sim::scenario::{DEMO_TOML, GenerateSpec, generate_toml};
 use bastionless_sim::{Clock, Scenario, SimOptions, Simulator};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -24,8 +25,15 @@ use tracing_subscriber::EnvFilter;
 #[command(version, about)]
 struct Args {
     /// The scenario to simulate (TOML); the built-in demo scenario when omitted.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "generate")]
     scenario: Option<PathBuf>,
+    /// Simulate a large generated scenario instead, e.g. `profiles=30,regions=17,instances=200`
+    /// (instances per account; `accounts=N` shares N accounts between the profiles).
+    #[arg(long, value_name = "SPEC")]
+    generate: Option<GenerateSpec>,
+    /// Print the scenario's TOML on stdout and exit, without starting anything.
+    #[arg(long)]
+    print_scenario: bool,
     /// Serve plain HTTP and WS instead of HTTPS and WSS (loopback debugging only).
     #[arg(long)]
     plain_text: bool,
@@ -42,9 +50,20 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
 
-    let scenario = match &args.scenario {
-        Some(path) => Scenario::load(path)?,
-        None => Scenario::demo(),
+    if args.print_scenario {
+        let text = match (&args.scenario, &args.generate) {
+            (Some(path), _) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the scenario {}", path.display()))?,
+            (None, Some(spec)) => generate_toml(spec),
+            (None, None) => DEMO_TOML.to_owned(),
+        };
+        print!("{text}");
+        return Ok(());
+    }
+    let scenario = match (&args.scenario, &args.generate) {
+        (Some(path), _) => Scenario::load(path)?,
+        (None, Some(spec)) => Scenario::generate(spec)?,
+        (None, None) => Scenario::demo(),
     };
     let mut options = SimOptions::default().clock(Clock::accelerated(args.clock_factor));
     if args.plain_text {
@@ -71,6 +90,12 @@ async fn main() -> anyhow::Result<()> {
         profiles = %profiles.join(", "),
         "simulating AWS; stop with Ctrl-C"
     );
+    for (name, file) in simulator.key_pair_files() {
+        tracing::info!(
+            "Windows key pair {name}: bastionless keypair import {name} --file {}",
+            file.display()
+        );
+    }
 
     stop_signal().await?;
     tracing::info!("stopping");

@@ -7,6 +7,8 @@
 //! reported where it was made, not as a puzzling test failure three layers later.
 
 mod backend;
+mod generate;
+mod identity;
 mod security_group;
 mod validate;
 
@@ -17,12 +19,16 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 
+pub use crate::faults::FaultRule;
+pub use crate::ssm::link_faults::DataChannelFaults;
 pub use backend::{Backend, Backends};
+pub use generate::{GenerateSpec, generate_toml};
+pub use identity::{MfaDevice, Role, SsoAssignment, SsoInstance};
 pub use security_group::{IpProtocol, Peer, SecurityGroup, SecurityGroupRule};
 pub use validate::ScenarioError;
 
 /// The built-in demo scenario, also what most tests run against.
-const DEMO_TOML: &str = include_str!("../scenarios/demo.toml");
+pub const DEMO_TOML: &str = include_str!("../scenarios/demo.toml");
 
 /// Everything the simulated AWS knows about.
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +51,32 @@ pub struct Scenario {
     /// Session Manager preferences, the same in every account and region.
     #[serde(default)]
     pub session_manager: SessionManagerPreferences,
+    /// Faults the control plane injects from the start (`[[faults]]`); tests add more at run
+    /// time.
+    #[serde(default)]
+    pub faults: Vec<FaultRule>,
+    /// Message-level faults on every Session Manager data channel (`[data_channel_faults]`).
+    #[serde(default)]
+    pub data_channel_faults: DataChannelFaults,
+    /// IAM roles profiles may assume (`AssumeRole`) or SSO users may sign in to.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// IAM Identity Center instances (`[sso-session]` in the generated config).
+    #[serde(default)]
+    pub sso: Vec<SsoInstance>,
+    /// Lookups by id, built on first use: a generated organisation has thousands of instances,
+    /// subnets and VPCs, and every call would otherwise scan them all.
+    #[serde(skip)]
+    index: std::sync::OnceLock<Index>,
+}
+
+/// Positions in the scenario's lists by id, and the instances of each account and region.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    vpcs: std::collections::HashMap<String, usize>,
+    subnets: std::collections::HashMap<String, usize>,
+    instances: std::collections::HashMap<String, usize>,
+    by_region: std::collections::HashMap<(String, String), Vec<usize>>,
 }
 
 /// Session Manager preferences (an account's `SSM-SessionManagerRunShell` settings) that the
@@ -149,6 +181,19 @@ pub struct Profile {
     /// (`"ec2-instance-connect:*"`). Everything else is allowed.
     #[serde(default)]
     pub denied_actions: Vec<String>,
+    /// The resources its policy allows actions on, as ARN patterns with `*`
+    /// (`"arn:aws:ec2:*:*:instance/i-0abc*"`); every resource when empty. Checked by the actions
+    /// that name a resource: OpenTunnel (the endpoint), SendSSHPublicKey and GetPasswordData
+    /// (the instance), StartSession (the instance and the document).
+    #[serde(default)]
+    pub allowed_resources: Vec<String>,
+    /// The ports OpenTunnel may reach (the `ec2-instance-connect:remotePort` condition); every
+    /// port when empty.
+    #[serde(default)]
+    pub allowed_tunnel_ports: Vec<u16>,
+    /// The user's virtual MFA device, if it has one.
+    #[serde(default)]
+    pub mfa: Option<MfaDevice>,
 }
 
 impl Profile {
@@ -162,6 +207,21 @@ impl Profile {
             .denied_actions
             .iter()
             .any(|pattern| glob_match(pattern, action))
+    }
+
+    /// Whether an identity policy allows `action` on the resource `arn`.
+    pub fn may_on(&self, action: &str, arn: &str) -> bool {
+        self.may(action)
+            && (self.allowed_resources.is_empty()
+                || self
+                    .allowed_resources
+                    .iter()
+                    .any(|pattern| glob_match(pattern, arn)))
+    }
+
+    /// Whether OpenTunnel may reach `port` (the `ec2-instance-connect:remotePort` condition).
+    pub fn may_tunnel_to(&self, port: u16) -> bool {
+        self.allowed_tunnel_ports.is_empty() || self.allowed_tunnel_ports.contains(&port)
     }
 }
 
@@ -538,7 +598,8 @@ impl Scenario {
 
     /// Checks every reference and identifier; run by the loaders and by `Simulator::start`.
     pub fn validate(&self) -> Result<(), ScenarioError> {
-        validate::validate(self)
+        validate::validate(self)?;
+        identity::validate(self)
     }
 
     pub fn profile(&self, name: &str) -> Option<&Profile> {
@@ -552,11 +613,47 @@ impl Scenario {
     }
 
     pub fn vpc(&self, id: &str) -> Option<&Vpc> {
-        self.vpcs.iter().find(|v| v.id == id)
+        self.index().vpcs.get(id).map(|&at| &self.vpcs[at])
     }
 
     pub fn subnet(&self, id: &str) -> Option<&Subnet> {
-        self.subnets.iter().find(|s| s.id == id)
+        self.index().subnets.get(id).map(|&at| &self.subnets[at])
+    }
+
+    /// Forgets the lookups, after the lists were changed in place.
+    pub fn reindex(&mut self) {
+        self.index = std::sync::OnceLock::new();
+    }
+
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| {
+            let positions = |ids: &mut dyn Iterator<Item = &String>| {
+                ids.enumerate()
+                    .map(|(at, id)| (id.clone(), at))
+                    .collect::<std::collections::HashMap<_, _>>()
+            };
+            let mut index = Index {
+                vpcs: positions(&mut self.vpcs.iter().map(|v| &v.id)),
+                subnets: positions(&mut self.subnets.iter().map(|s| &s.id)),
+                instances: positions(&mut self.instances.iter().map(|i| &i.instance_id)),
+                by_region: Default::default(),
+            };
+            for (at, instance) in self.instances.iter().enumerate() {
+                let vpc = index
+                    .subnets
+                    .get(&instance.subnet)
+                    .and_then(|&s| index.vpcs.get(&self.subnets[s].vpc))
+                    .map(|&v| &self.vpcs[v]);
+                if let Some(vpc) = vpc {
+                    index
+                        .by_region
+                        .entry((vpc.account.clone(), vpc.region.clone()))
+                        .or_default()
+                        .push(at);
+                }
+            }
+            index
+        })
     }
 
     pub fn security_group(&self, id: &str) -> Option<&SecurityGroup> {
@@ -568,7 +665,10 @@ impl Scenario {
     }
 
     pub fn instance(&self, id: &str) -> Option<&Instance> {
-        self.instances.iter().find(|i| i.instance_id == id)
+        self.index()
+            .instances
+            .get(id)
+            .map(|&at| &self.instances[at])
     }
 
     /// The instance whose `Name` tag is `name`, in any account (names are unique only by habit).
@@ -627,11 +727,15 @@ impl Scenario {
         account: &'a str,
         region: &'a str,
     ) -> impl Iterator<Item = (&'a Instance, Placement<'a>)> + 'a {
-        self.instances.iter().filter_map(move |instance| {
-            let placement = self.placement(instance)?;
-            (placement.account == account && placement.region == region)
-                .then_some((instance, placement))
-        })
+        self.index()
+            .by_region
+            .get(&(account.to_owned(), region.to_owned()))
+            .into_iter()
+            .flatten()
+            .filter_map(move |&at| {
+                let instance = &self.instances[at];
+                Some((instance, self.placement(instance)?))
+            })
     }
 }
 

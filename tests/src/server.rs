@@ -20,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth;
 use crate::error::Protocol;
+use crate::faults::Outcome;
 use crate::listener::{BoxedIo, Listener, ShutdownSignal, stopped};
 use crate::service::Service;
 use crate::sigv4::{HttpRequest, SigV4Error};
@@ -48,8 +49,24 @@ async fn serve_connection(
     peer: SocketAddr,
     mut shutdown: ShutdownSignal,
 ) {
-    let connection = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(io), TowerToHyperService::new(app));
+    let service = TowerToHyperService::new(app);
+    // A response marked `DropConnection` becomes an error, on which hyper closes the
+    // connection without writing anything: what a client sees when a connection is reset.
+    let service = hyper::service::service_fn(move |request| {
+        let answer = hyper::service::Service::call(&service, request);
+        async move {
+            let Ok(response) = answer.await;
+            if response.extensions().get::<DropConnection>().is_some() {
+                Err(std::io::Error::other(
+                    "connection dropped by an injected fault",
+                ))
+            } else {
+                Ok(response)
+            }
+        }
+    });
+    let connection =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
@@ -62,6 +79,10 @@ async fn serve_connection(
         tracing::debug!(%peer, %error, "control-plane connection ended with an error");
     }
 }
+
+/// Marks a response that must not be sent: the connection is closed instead.
+#[derive(Debug, Clone, Copy)]
+struct DropConnection;
 
 async fn control_plane(State(world): State<Arc<World>>, request: Request) -> Response {
     let request_id = world.request_ids.next();
@@ -82,6 +103,10 @@ async fn control_plane(State(world): State<Arc<World>>, request: Request) -> Res
         headers: &parts.headers,
         body: &body,
     };
+    // IAM Identity Center's OIDC and portal calls are not SigV4-signed.
+    if let Some(response) = crate::sso::serve(&world, &request, &request_id) {
+        return response;
+    }
     let service = match Service::of_request(&request) {
         Ok(service) => service,
         Err(message) => {
@@ -91,8 +116,28 @@ async fn control_plane(State(world): State<Arc<World>>, request: Request) -> Res
     };
 
     let outcome = match auth::authenticate(&world.scenario, &request, Utc::now()) {
+        Ok(caller) if world.faults.credentials_expired(&caller.profile.name) => {
+            tracing::info!(%request_id, profile = %caller.profile.name, "credentials expired (injected)");
+            Err(service.auth_error(&auth::AuthError::ExpiredToken))
+        }
         Ok(caller) => {
-            let outcome = service.call(&world, caller, &request, &request_id);
+            let action = service.action(&request).unwrap_or_default();
+            world.calls.record(&action);
+            let decision = world.faults.decide(&action, caller.region);
+            if !decision.delay.is_zero() {
+                tokio::time::sleep(decision.delay).await;
+            }
+            let outcome = match decision.outcome {
+                Outcome::Proceed => service.call(&world, caller, &request, &request_id),
+                Outcome::Throttle => Err(service.throttling_error()),
+                Outcome::ServerError => Err(service.server_error()),
+                Outcome::Reset => {
+                    tracing::info!(%request_id, %action, "dropping the connection (injected)");
+                    let mut response = Response::default();
+                    response.extensions_mut().insert(DropConnection);
+                    return response;
+                }
+            };
             tracing::info!(
                 %request_id,
                 service = service.signing_name(),

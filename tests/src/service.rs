@@ -13,12 +13,14 @@ use crate::query::QueryParams;
 use crate::scenario::Scenario;
 use crate::sigv4::{self, HttpRequest};
 use crate::world::World;
-use crate::{ec2, instance_connect, ssm, sts};
+use crate::{ec2, iam, instance_connect, ssm, sts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
     Ec2,
     Sts,
+    /// IAM (`ListAccountAliases`): global, signed for us-east-1.
+    Iam,
     /// EC2 Instance Connect's API (`SendSSHPublicKey`), not its tunnel endpoint.
     InstanceConnect,
     /// Systems Manager's API (Session Manager and managed nodes), not its data channel.
@@ -34,6 +36,8 @@ pub struct QueryCall<'a> {
     pub action: &'a str,
     pub params: &'a QueryParams,
     pub request_id: &'a str,
+    /// The request's session token, when signed with temporary credentials.
+    pub security_token: Option<String>,
 }
 
 impl Service {
@@ -74,6 +78,7 @@ impl Service {
         match name {
             "ec2" => Some(Service::Ec2),
             "sts" => Some(Service::Sts),
+            "iam" => Some(Service::Iam),
             instance_connect::SIGNING_NAME => Some(Service::InstanceConnect),
             ssm::api::SIGNING_NAME => Some(Service::Ssm),
             _ => None,
@@ -84,6 +89,7 @@ impl Service {
         match version {
             ec2::API_VERSION => Some(Service::Ec2),
             sts::API_VERSION => Some(Service::Sts),
+            iam::API_VERSION => Some(Service::Iam),
             _ => None,
         }
     }
@@ -92,6 +98,7 @@ impl Service {
         match self {
             Service::Ec2 => "ec2",
             Service::Sts => "sts",
+            Service::Iam => "iam",
             Service::InstanceConnect => instance_connect::SIGNING_NAME,
             Service::Ssm => ssm::api::SIGNING_NAME,
         }
@@ -101,6 +108,7 @@ impl Service {
         match self {
             Service::Ec2 => Protocol::Ec2Query,
             Service::Sts => Protocol::AwsQuery { xmlns: sts::XMLNS },
+            Service::Iam => Protocol::AwsQuery { xmlns: iam::XMLNS },
             Service::InstanceConnect | Service::Ssm => Protocol::Json,
         }
     }
@@ -109,7 +117,7 @@ impl Service {
     pub fn content_type(self) -> &'static str {
         match self {
             Service::Ec2 => "text/xml;charset=UTF-8",
-            Service::Sts => "text/xml",
+            Service::Sts | Service::Iam => "text/xml",
             Service::InstanceConnect | Service::Ssm => "application/x-amz-json-1.1",
         }
     }
@@ -118,26 +126,57 @@ impl Service {
     pub fn auth_error(self, error: &AuthError) -> AwsError {
         match self {
             Service::Ec2 => ec2::auth_error(error),
-            Service::Sts => sts::auth_error(error),
+            // IAM words authentication failures as STS does.
+            Service::Sts | Service::Iam => sts::auth_error(error),
             Service::InstanceConnect => instance_connect::auth_error(error),
             Service::Ssm => ssm::api::auth_error(error),
         }
     }
 
     /// How this service says "slow down" (for injected throttling).
-    fn throttling_error(self) -> AwsError {
+    pub fn throttling_error(self) -> AwsError {
         match self {
             Service::Ec2 => AwsError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "RequestLimitExceeded",
                 "Request limit exceeded.",
             ),
-            Service::Sts => AwsError::bad_request("Throttling", "Rate exceeded"),
+            Service::Sts | Service::Iam => AwsError::bad_request("Throttling", "Rate exceeded"),
             Service::InstanceConnect => AwsError::bad_request(
                 "ThrottlingException",
                 "The requests were made too frequently and have been throttled. Wait a while and try again.",
             ),
             Service::Ssm => ssm::api::throttling_error(),
+        }
+    }
+
+    /// How this service says it failed on its side (for injected 5xx errors).
+    pub fn server_error(self) -> AwsError {
+        match self.protocol() {
+            Protocol::Json => AwsError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "An internal server error occurred",
+            ),
+            Protocol::Ec2Query | Protocol::AwsQuery { .. } => AwsError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "An internal error has occurred",
+            ),
+        }
+    }
+
+    /// The action a request asks for (`DescribeInstances`, `StartSession`, …), if it names one.
+    pub fn action(self, request: &HttpRequest<'_>) -> Option<String> {
+        match self {
+            Service::InstanceConnect | Service::Ssm => json_target(request)
+                .and_then(|target| target.split_once('.'))
+                .map(|(_, action)| action.to_owned()),
+            Service::Ec2 | Service::Sts | Service::Iam => {
+                QueryParams::parse(request.query, request.body)
+                    .ok()
+                    .and_then(|params| params.get("Action").map(str::to_owned))
+            }
         }
     }
 
@@ -155,7 +194,6 @@ impl Service {
                 let action = target
                     .strip_prefix(instance_connect::TARGET_PREFIX)
                     .unwrap_or(target);
-                self.check_throttle(world, action)?;
                 instance_connect::call(world, caller, action, request.body, request_id)
             }
             Service::Ssm => {
@@ -163,10 +201,9 @@ impl Service {
                 let action = target
                     .strip_prefix(ssm::api::TARGET_PREFIX)
                     .unwrap_or(target);
-                self.check_throttle(world, action)?;
                 ssm::api::call(world, caller, action, request.body)
             }
-            Service::Ec2 | Service::Sts => {
+            Service::Ec2 | Service::Sts | Service::Iam => {
                 let params = QueryParams::parse(request.query, request.body).map_err(|_| {
                     AwsError::bad_request(
                         "InvalidQueryParameter",
@@ -179,7 +216,6 @@ impl Service {
                         "The request must contain the parameter Action.",
                     )
                 })?;
-                self.check_throttle(world, action)?;
                 let call = QueryCall {
                     world,
                     scenario: &world.scenario,
@@ -187,24 +223,14 @@ impl Service {
                     action,
                     params: &params,
                     request_id,
+                    security_token: crate::auth::security_token(request),
                 };
-                if self == Service::Ec2 {
-                    ec2::call(&call)
-                } else {
-                    sts::call(&call)
+                match self {
+                    Service::Ec2 => ec2::call(&call),
+                    Service::Iam => iam::call(&call),
+                    _ => sts::call(&call),
                 }
             }
-        }
-    }
-
-    /// Counts the call of `action` (see `Simulator::calls`), then fails it if a test asked for
-    /// it to be throttled.
-    fn check_throttle(self, world: &World, action: &str) -> Result<(), AwsError> {
-        world.calls.record(action);
-        if world.faults.take_throttle(action) {
-            Err(self.throttling_error())
-        } else {
-            Ok(())
         }
     }
 }

@@ -91,6 +91,17 @@ fn config_text(scenario: &Scenario, endpoint_url: &str, ca_bundle: Option<&Path>
             let _ = writeln!(text, "ca_bundle = {}", bundle.display());
         }
     }
+    // IAM Identity Center instances, to sign in to with `bastionless login`.
+    for sso in &scenario.sso {
+        let _ = write!(
+            text,
+            "\n[sso-session {}]\nsso_start_url = {}\nsso_region = {}\nendpoint_url = {endpoint_url}\n",
+            sso.name, sso.start_url, sso.region
+        );
+        if let Some(bundle) = ca_bundle {
+            let _ = writeln!(text, "ca_bundle = {}", bundle.display());
+        }
+    }
     text
 }
 
@@ -107,7 +118,7 @@ fn credentials_text(scenario: &Scenario) -> String {
 }
 
 /// Creates `path` readable and writable by its owner only, as the AWS CLI does.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

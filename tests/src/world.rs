@@ -16,6 +16,8 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
 use crate::clock::Clock;
+use crate::ec2::WindowsPasswords;
+use crate::faults::Faults;
 use crate::listener::BoxedIo;
 use crate::scenario::Backend;
 use crate::scenario::Scenario;
@@ -47,6 +49,10 @@ pub struct World {
     pub faults: Faults,
     pub calls: CallCounts,
     pub request_ids: RequestIds,
+    /// Windows instances' Administrator passwords and the key pairs that seal them.
+    pub passwords: WindowsPasswords,
+    /// IAM Identity Center: SSO clients, device authorizations and tokens.
+    pub sso: crate::sso::IdentityCenter,
 }
 
 /// The names under which the tunnel listener is reachable.
@@ -64,7 +70,10 @@ impl World {
         sshd: SshdHarness,
         ssm: SessionManager,
     ) -> World {
+        let scenario_faults = scenario.faults.clone();
+        let data_channel_faults = scenario.data_channel_faults;
         World {
+            passwords: WindowsPasswords::for_scenario(&scenario),
             scenario,
             endpoint_names,
             clock,
@@ -72,9 +81,10 @@ impl World {
             tunnels: OpenTunnels::default(),
             ssm,
             sshd,
-            faults: Faults::default(),
+            faults: Faults::new(scenario_faults, data_channel_faults),
             calls: CallCounts::default(),
             request_ids: RequestIds::new(),
+            sso: Default::default(),
         }
     }
 }
@@ -164,34 +174,6 @@ impl Drop for TunnelSlot {
         let mut open = lock(&self.tunnels.0);
         if let Some(count) = open.get_mut(&self.endpoint_id) {
             *count = count.saturating_sub(1);
-        }
-    }
-}
-
-/// Faults a test injects at run time. Throttling is per action name (`SendSSHPublicKey`,
-/// `DescribeInstances`, …): the next `n` calls fail with that service's throttling error.
-#[derive(Debug, Default)]
-pub struct Faults {
-    throttled: Mutex<HashMap<String, u32>>,
-}
-
-impl Faults {
-    /// Makes the next `calls` calls of `action` fail as throttled (in addition to any already
-    /// pending). The SDKs retry throttling errors, so a test that wants the caller to see one
-    /// injects at least as many as the caller's retry attempts.
-    pub fn throttle(&self, action: &str, calls: u32) {
-        *lock(&self.throttled).entry(action.to_owned()).or_default() += calls;
-    }
-
-    /// Whether this call of `action` is to be throttled; uses up one injected fault if so.
-    pub fn take_throttle(&self, action: &str) -> bool {
-        let mut throttled = lock(&self.throttled);
-        match throttled.get_mut(action) {
-            Some(remaining) if *remaining > 0 => {
-                *remaining -= 1;
-                true
-            }
-            _ => false,
         }
     }
 }
@@ -326,15 +308,5 @@ mod tests {
         drop(slots.pop());
         assert_eq!(tunnels.count("eice-1"), TUNNELS_PER_ENDPOINT - 1);
         assert!(tunnels.reserve("eice-1").is_some());
-    }
-
-    #[test]
-    fn injected_throttling_is_used_up_call_by_call() {
-        let faults = Faults::default();
-        faults.throttle("SendSSHPublicKey", 2);
-        assert!(faults.take_throttle("SendSSHPublicKey"));
-        assert!(!faults.take_throttle("DescribeInstances"));
-        assert!(faults.take_throttle("SendSSHPublicKey"));
-        assert!(!faults.take_throttle("SendSSHPublicKey"));
     }
 }

@@ -14,7 +14,7 @@ use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::operation::RequestId;
 use aws_sdk_ec2::types::{ArchitectureValues, Filter, Instance, InstanceStateName, PlatformValues};
-use bastionless_sim::{BackgroundSimulator, Scenario, Simulator};
+use bastionless_sim::{BackgroundSimulator, FaultRule, Scenario, Simulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PROD_ACCOUNT: &str = "111122223333";
@@ -594,7 +594,8 @@ async fn a_profile_sees_only_its_own_account_and_region() {
             count("staging"),
             count("sandbox")
         ],
-        [17, 9, 10, 6]
+        // sandbox: six of its own, and web-clone-1 (the VPC reusing prod-core's addresses).
+        [17, 9, 10, 7]
     );
     // Two profiles on the same account and region see the same instances…
     assert_eq!(seen["prod"], seen["prod-readonly"]);
@@ -2238,4 +2239,374 @@ mod inventory_engine {
         assert_eq!(rescanned.cached_at, None);
         assert_eq!(rescanned.hosts.len(), scanned.hosts.len());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fault injection
+
+/// The SDK's default retry budget: three attempts per call.
+const SDK_ATTEMPTS: u64 = 3;
+
+#[tokio::test]
+async fn injected_latency_delays_only_the_actions_it_names() {
+    let sim = demo().await;
+    let client = ec2(&sim, "prod").await;
+    client.describe_regions().send().await.expect("warm-up");
+    sim.inject(
+        FaultRule::action("DescribeVpcs")
+            .latency(Duration::from_millis(400), Duration::from_millis(100)),
+    );
+
+    let started = std::time::Instant::now();
+    client.describe_vpcs().send().await.expect("DescribeVpcs");
+    let slow = started.elapsed();
+    let started = std::time::Instant::now();
+    client
+        .describe_regions()
+        .send()
+        .await
+        .expect("DescribeRegions");
+    let fast = started.elapsed();
+
+    assert!(slow >= Duration::from_millis(400), "{slow:?}");
+    assert!(slow < Duration::from_secs(5), "{slow:?}");
+    assert!(fast < Duration::from_millis(400), "{fast:?}");
+}
+
+#[tokio::test]
+async fn injected_throttling_at_full_rate_exhausts_the_sdks_retries() {
+    let sim = demo().await;
+    let client = ec2(&sim, "prod").await;
+    sim.inject(FaultRule::action("DescribeVpcs").throttle_rate(1.0));
+    let error = client
+        .describe_vpcs()
+        .send()
+        .await
+        .expect_err("every attempt throttled");
+    assert_eq!(error.code(), Some("RequestLimitExceeded"), "{error:?}");
+    assert_eq!(sim.calls("DescribeVpcs"), SDK_ATTEMPTS);
+
+    sim.clear_faults();
+    client
+        .describe_vpcs()
+        .send()
+        .await
+        .expect("works once the fault is gone");
+}
+
+#[tokio::test]
+async fn injected_server_errors_use_each_protocols_shape_and_are_retried() {
+    let sim = demo().await;
+    sim.inject(FaultRule::action("DescribeSubnets").server_error_rate(1.0));
+    sim.inject(FaultRule::action("DescribeInstanceInformation").server_error_rate(1.0));
+
+    let error = ec2(&sim, "prod")
+        .await
+        .describe_subnets()
+        .send()
+        .await
+        .expect_err("a 500 every time");
+    assert_eq!(error.code(), Some("InternalError"), "{error:?}");
+    assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(500));
+    assert_eq!(sim.calls("DescribeSubnets"), SDK_ATTEMPTS, "5xx is retried");
+
+    let ssm = aws_sdk_ssm::Client::new(&sdk_config(&sim, "prod").await);
+    let error = ssm
+        .describe_instance_information()
+        .send()
+        .await
+        .expect_err("a 500 every time");
+    assert_eq!(error.code(), Some("InternalServerError"), "{error:?}");
+    assert_eq!(sim.calls("DescribeInstanceInformation"), SDK_ATTEMPTS);
+}
+
+#[tokio::test]
+async fn injected_resets_drop_the_connection_without_an_answer() {
+    let sim = demo().await;
+    let client = ec2(&sim, "prod").await;
+    sim.inject(FaultRule::action("DescribeRegions").reset_rate(1.0));
+    let error = client
+        .describe_regions()
+        .send()
+        .await
+        .expect_err("no answer ever comes");
+    assert!(
+        matches!(
+            error,
+            aws_sdk_ec2::error::SdkError::DispatchFailure(_)
+                | aws_sdk_ec2::error::SdkError::ResponseError(_)
+        ),
+        "a transport failure, not a service error: {error:?}"
+    );
+    assert_eq!(
+        sim.calls("DescribeRegions"),
+        SDK_ATTEMPTS,
+        "resets are retried"
+    );
+    client
+        .describe_vpcs()
+        .send()
+        .await
+        .expect("other actions still answer");
+}
+
+#[tokio::test]
+async fn a_partial_fault_rate_is_absorbed_by_retries() {
+    let sim = demo().await;
+    let client = ec2(&sim, "prod").await;
+    // One attempt in five fails: with three attempts a call fails only when all three do.
+    sim.inject(
+        FaultRule::action("DescribeRegions")
+            .server_error_rate(0.1)
+            .throttle_rate(0.1),
+    );
+    let mut succeeded = 0;
+    for _ in 0..40 {
+        if client.describe_regions().send().await.is_ok() {
+            succeeded += 1;
+        }
+    }
+    let attempts = sim.calls("DescribeRegions");
+    assert!(succeeded >= 38, "{succeeded} of 40 calls succeeded");
+    assert!(
+        attempts > 40,
+        "some attempts were faulted and retried: {attempts}"
+    );
+}
+
+#[tokio::test]
+async fn expired_credentials_get_each_services_expired_token_error() {
+    let sim = demo().await;
+    let ec2_client = ec2(&sim, "prod").await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk_config(&sim, "prod").await);
+    let sts_client = sts(&sim, "prod").await;
+    sim.expire_credentials("prod");
+
+    let error = ec2_client
+        .describe_instances()
+        .send()
+        .await
+        .expect_err("expired");
+    assert_eq!(error.code(), Some("RequestExpired"), "{error:?}");
+    let error = ssm
+        .describe_instance_information()
+        .send()
+        .await
+        .expect_err("expired");
+    assert_eq!(error.code(), Some("ExpiredTokenException"), "{error:?}");
+    let error = sts_client
+        .get_caller_identity()
+        .send()
+        .await
+        .expect_err("expired");
+    assert_eq!(error.code(), Some("ExpiredToken"), "{error:?}");
+    ec2(&sim, "staging")
+        .await
+        .describe_regions()
+        .send()
+        .await
+        .expect("other profiles are unaffected");
+
+    sim.renew_credentials("prod");
+    ec2_client
+        .describe_instances()
+        .send()
+        .await
+        .expect("renewed");
+}
+
+#[tokio::test]
+async fn scenario_faults_apply_from_the_start_and_bad_rates_are_refused() {
+    let with_faults = |rule: &str| {
+        let mut text = include_str!("../scenarios/demo.toml").to_owned();
+        text.push_str(rule);
+        Scenario::from_toml_str(&text)
+    };
+    let scenario = with_faults(
+        "\n[[faults]]\nactions = [\"DescribeVpcs\"]\nregions = [\"us-east-1\"]\nserver_error_rate = 1.0\n",
+    )
+    .expect("a valid scenario");
+    let sim = Simulator::start(scenario).await.expect("starts");
+    let error = ec2(&sim, "prod")
+        .await
+        .describe_vpcs()
+        .send()
+        .await
+        .expect_err("faulted from the first call");
+    assert_eq!(error.code(), Some("InternalError"));
+
+    let error = with_faults("\n[[faults]]\nreset_rate = 2.0\n").expect_err("a rate above 1");
+    let message = format!("{error:#}");
+    assert!(message.contains("reset_rate = 2"), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// An independent client: the AWS CLI (v1, botocore) pointed at the simulator with nothing but
+// the exports `bastionless-sim` prints. botocore signs, serialises and parses on its own, so
+// its acceptance is evidence the simulator speaks AWS's wire formats, not just the Rust SDK's.
+
+/// Runs `aws ARGS… --output json` with the simulator's exports; the parsed JSON.
+fn aws_cli(sim: &BackgroundSimulator, args: &[&str]) -> serde_json::Value {
+    let output = std::process::Command::new("aws")
+        .args(args)
+        .args(["--output", "json"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .envs(sim.env_vars())
+        .output()
+        .expect("the AWS CLI runs (pip install awscli; .ci/run installs it)");
+    assert!(
+        output.status.success(),
+        "aws {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON from the AWS CLI")
+}
+
+#[test]
+fn the_aws_cli_lists_and_pushes_keys_with_the_printed_exports() {
+    let sim = BackgroundSimulator::start(Scenario::demo()).expect("starts");
+
+    let identity = aws_cli(&sim, &["--profile", "prod", "sts", "get-caller-identity"]);
+    assert_eq!(identity["Account"], PROD_ACCOUNT);
+
+    let reservations = aws_cli(
+        &sim,
+        &[
+            "--profile",
+            "prod",
+            "ec2",
+            "describe-instances",
+            "--filters",
+            "Name=tag:Name,Values=web-eic-1,app-ssm-1",
+        ],
+    );
+    let mut names: Vec<String> = reservations["Reservations"]
+        .as_array()
+        .expect("reservations")
+        .iter()
+        .flat_map(|r| r["Instances"].as_array().expect("instances").clone())
+        .flat_map(|i| i["Tags"].as_array().expect("tags").clone())
+        .filter(|tag| tag["Key"] == "Name")
+        .map(|tag| tag["Value"].as_str().expect("a name").to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["app-ssm-1", "web-eic-1"]);
+
+    let endpoints = aws_cli(
+        &sim,
+        &[
+            "--profile",
+            "prod",
+            "ec2",
+            "describe-instance-connect-endpoints",
+        ],
+    );
+    assert!(
+        !endpoints["InstanceConnectEndpoints"]
+            .as_array()
+            .expect("endpoints")
+            .is_empty()
+    );
+
+    let pushed = aws_cli(
+        &sim,
+        &[
+            "--profile",
+            "prod",
+            "ec2-instance-connect",
+            "send-ssh-public-key",
+            "--instance-id",
+            "i-06133c3aacf6f15d2",
+            "--instance-os-user",
+            "ec2-user",
+            "--ssh-public-key",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJ8yfPDK9fBh3ezXHkAOJfUeTh2bVKq2Qx3jOkJmo0A test",
+        ],
+    );
+    assert_eq!(pushed["Success"], true);
+
+    let managed = aws_cli(
+        &sim,
+        &["--profile", "prod", "ssm", "describe-instance-information"],
+    );
+    assert!(
+        managed["InstanceInformationList"]
+            .as_array()
+            .expect("managed nodes")
+            .iter()
+            .any(|node| node["InstanceId"] == "i-0153167d68d708c5f")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access policies scoped to resources
+
+/// The demo plus `web-only`: a user of acme-prod whose policy allows actions on web-eic-1 and
+/// the port-forwarding document only.
+fn demo_with_scoped_profile() -> Scenario {
+    let mut text = include_str!("../scenarios/demo.toml").to_owned();
+    text.push_str(
+        r#"
+[[profiles]]
+name = "web-only"
+account = "111122223333"
+region = "us-east-1"
+access_key_id = "AKIAWEBONLYSCOPED001"
+secret_access_key = "c2NvcGVkLXBvbGljeS1mb3ItdGhlLXdlYi10aWVyLg"
+allowed_resources = [
+  "arn:aws:ec2:*:*:instance/i-06133c3aacf6f15d2",
+  "arn:aws:ec2:*:*:instance-connect-endpoint/*",
+  "arn:aws:ssm:*::document/AWS-StartPortForwardingSession",
+]
+allowed_tunnel_ports = [22]
+"#,
+    );
+    Scenario::from_toml_str(&text).expect("a valid scenario")
+}
+
+#[tokio::test]
+async fn a_resource_scoped_policy_allows_its_instance_and_denies_the_others() {
+    let sim = Simulator::start(demo_with_scoped_profile())
+        .await
+        .expect("starts");
+    let config = sdk_config(&sim, "web-only").await;
+    let eic = aws_sdk_ec2instanceconnect::Client::new(&config);
+    let send = |instance: &'static str| {
+        eic.send_ssh_public_key()
+            .instance_id(instance)
+            .instance_os_user("ec2-user")
+            .ssh_public_key(PUBLIC_KEY)
+            .send()
+    };
+    send(WEB_EIC_1).await.expect("allowed on web-eic-1");
+    let error = send("i-0b4d9ebd00596f37e")
+        .await
+        .expect_err("web-eic-2 is outside the policy");
+    // Not a modelled error of SendSSHPublicKey: the SDK gives the code only.
+    assert_eq!(error.code(), Some("AccessDeniedException"), "{error:?}");
+
+    // StartSession is checked on the instance and on the document.
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let error = ssm
+        .start_session()
+        .target(WEB_EIC_1)
+        .send()
+        .await
+        .expect_err("a shell's document is outside the policy");
+    assert_eq!(error.code(), Some("AccessDeniedException"), "{error:?}");
+    let message = error.message().unwrap_or_default().to_owned();
+    assert!(
+        message.contains("document/SSM-SessionManagerRunShell"),
+        "{message}"
+    );
+    let error = ssm
+        .start_session()
+        .target("i-0153167d68d708c5f")
+        .document_name("AWS-StartPortForwardingSession")
+        .send()
+        .await
+        .expect_err("app-ssm-1 is outside the policy");
+    assert_eq!(error.code(), Some("AccessDeniedException"), "{error:?}");
 }

@@ -28,7 +28,7 @@ use bastionless_core::ssm::proto::{
 use bastionless_core::ssm::session::{
     DataChannelConnector, PortSession, SessionConfig, SsmSessionApi, run_stdio,
 };
-use bastionless_sim::{Clock, Scenario, SessionState, SimOptions, Simulator};
+use bastionless_sim::{Clock, DataChannelFaults, Scenario, SessionState, SimOptions, Simulator};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
 use tokio::net::TcpStream;
@@ -1404,6 +1404,108 @@ async fn the_products_port_session_carries_concurrent_streams_across_a_cut() {
     for (echoed, sent) in results {
         assert!(echoed == sent, "a stream's echo differs");
     }
+    session.close().await.expect("closed");
+    wait_for_state(&sim, &id, terminated).await;
+}
+
+/// Bytes per stream for the lossy-link test: `BASTIONLESS_SSM_SOAK_MIB` (a soak by hand, e.g.
+/// 32 for 8 × 32 = 256 MiB), 2 MiB by default.
+fn soak_bytes_per_stream() -> usize {
+    std::env::var("BASTIONLESS_SSM_SOAK_MIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|mib| *mib > 0)
+        .unwrap_or(2)
+        << 20
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_streams_lose_no_byte_over_a_lossy_duplicating_reordering_link_with_cuts() {
+    use sha2::{Digest as _, Sha256};
+    let sim = simulator(Scenario::demo(), SimOptions::default().agent_pacing(false)).await;
+    sim.set_data_channel_faults(DataChannelFaults {
+        loss_rate: 0.01,
+        duplicate_rate: 0.01,
+        reorder_rate: 0.01,
+    });
+    let api = Arc::new(SsmSessionApi::new(&sdk_config(&sim, "prod").await));
+    let session = PortSession::start(api, WIN_SSM_1, 3389, None, session_config(&sim))
+        .await
+        .expect("the session starts");
+    let id = session.session_id().to_owned();
+    let bytes = soak_bytes_per_stream();
+    let mut streams = Vec::new();
+    for _ in 0..8 {
+        streams.push(session.open_stream().await.expect("a stream"));
+    }
+    let started = Instant::now();
+    let transfers = streams
+        .into_iter()
+        .enumerate()
+        .map(|(n, stream)| async move {
+            let (mut from, mut to) = tokio::io::split(stream);
+            let writing = async {
+                let mut sent = Sha256::new();
+                let chunk: Vec<u8> = pattern(64 * 1024)
+                    .into_iter()
+                    .map(|b| b ^ n as u8)
+                    .collect();
+                let mut left = bytes;
+                while left > 0 {
+                    let part = &chunk[..left.min(chunk.len())];
+                    to.write_all(part).await.expect("written");
+                    sent.update(part);
+                    left -= part.len();
+                }
+                sent.finalize()
+            };
+            let reading = async {
+                let mut echoed = Sha256::new();
+                let mut buf = vec![0; 64 * 1024];
+                let mut left = bytes;
+                while left > 0 {
+                    let n = from
+                        .read(&mut buf[..left.min(64 * 1024)])
+                        .await
+                        .expect("echo read");
+                    assert!(n > 0, "the echo ended early with {left} bytes to go");
+                    echoed.update(&buf[..n]);
+                    left -= n;
+                }
+                echoed.finalize()
+            };
+            tokio::join!(writing, reading)
+        });
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let cutting = async {
+        let mut cuts = 0;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            if sim.cut_data_channel(&id) {
+                cuts += 1;
+            }
+        }
+        cuts
+    };
+    let transferring = async {
+        let results = futures_util::future::join_all(transfers).await;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        results
+    };
+    let (results, cuts) = tokio::time::timeout(Duration::from_secs(600), async {
+        tokio::join!(transferring, cutting)
+    })
+    .await
+    .expect("the transfers end");
+    let elapsed = started.elapsed();
+    for (n, (sent, echoed)) in results.into_iter().enumerate() {
+        assert_eq!(sent, echoed, "stream {n}'s echo differs from what it sent");
+    }
+    eprintln!(
+        "8 × {} MiB echoed through 1 % loss, duplication and reordering with {cuts} cuts in {elapsed:.1?}",
+        bytes >> 20
+    );
+    assert!(cuts >= 1, "the link was cut at least once while data moved");
     session.close().await.expect("closed");
     wait_for_state(&sim, &id, terminated).await;
 }

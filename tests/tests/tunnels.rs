@@ -441,3 +441,102 @@ async fn wait_until(condition: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_cut_tunnel_ends_its_connection_and_the_products_listener_serves_the_next() {
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use bastionless_core::inventory::HostKey;
+    use bastionless_core::tunnel::{Route, TunnelSettings, TunnelTarget, Tunnels};
+
+    let sim = simulator(SimOptions::default()).await;
+    let route = Route::eic(
+        "prod",
+        request(&sim, WIN_EIC_1_IP, 3389),
+        connector(&sim),
+        SharedCredentialsProvider::new(credentials(&sim, "prod")),
+    );
+    let tunnels = Tunnels::start(
+        &tokio::runtime::Handle::current(),
+        TunnelSettings::default(),
+        |_report| {},
+    );
+    let local = tunnels
+        .reserve(TunnelTarget {
+            host: HostKey {
+                account_id: "111122223333".to_owned(),
+                region: "us-east-1".to_owned(),
+                instance_id: "i-win-eic-1".to_owned(),
+            },
+            host_name: "win-eic-1".to_owned(),
+            remote_port: 3389,
+        })
+        .listen(route, None)
+        .await
+        .expect("the listener opens");
+    let echo = |mut tcp: tokio::net::TcpStream| async move {
+        tcp.write_all(b"ping").await.expect("written");
+        let mut answer = [0; 4];
+        tcp.read_exact(&mut answer).await.expect("echoed");
+        assert_eq!(&answer, b"ping");
+        tcp
+    };
+
+    let mut first = echo(
+        tokio::net::TcpStream::connect(local)
+            .await
+            .expect("connects"),
+    )
+    .await;
+    assert_eq!(sim.cut_tunnels(PROD_ENDPOINT), 1);
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), first.read_to_end(&mut rest))
+        .await
+        .expect("the local connection ends after the cut, never hangs");
+    assert!(rest.is_empty(), "nothing arrives after the cut");
+    wait_until(|| sim.open_tunnels(PROD_ENDPOINT) == 0).await;
+
+    let second = echo(
+        tokio::net::TcpStream::connect(local)
+            .await
+            .expect("the listener still accepts"),
+    )
+    .await;
+    drop(second);
+}
+
+#[tokio::test]
+async fn open_tunnel_honours_the_remote_port_condition_of_the_callers_policy() {
+    let mut text = bastionless_sim::scenario::DEMO_TOML.to_owned();
+    text.push_str(
+        r#"
+[[profiles]]
+name = "ssh-only"
+account = "111122223333"
+region = "us-east-1"
+access_key_id = "AKIASSHONLYTUNNEL001"
+secret_access_key = "b25seS1zc2gtdGhyb3VnaC10aGUtZW5kcG9pbnQu"
+allowed_tunnel_ports = [22]
+"#,
+    );
+    let scenario = Scenario::from_toml_str(&text).expect("a valid scenario");
+    let sim = Simulator::start(scenario).await.expect("starts");
+    let open_as = |port: u16| {
+        let request = request(&sim, WIN_EIC_1_IP, port);
+        let credentials = credentials(&sim, "ssh-only");
+        let connector = connector(&sim);
+        async move {
+            connector
+                .open_tunnel(&request, &credentials, SystemTime::now())
+                .await
+        }
+    };
+    let (status, code, message) = refusal(open_as(3389).await);
+    assert_eq!((status, code.as_str()), (403, "AccessDeniedException"));
+    assert!(message.contains("remotePort 3389"), "{message}");
+    // Port 22 passes the policy (and then reaches the host's echo-less port 22: closed).
+    let allowed = open_as(22).await;
+    assert!(
+        !matches!(&allowed, Err(EicError::UpgradeRejected(r)) if r.status == 403),
+        "port 22 is allowed by the policy"
+    );
+}

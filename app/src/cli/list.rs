@@ -37,7 +37,8 @@ pub struct ListArgs {
     #[arg(long)]
     pub region: Option<String>,
     /// Only hosts whose name, instance id, IPs, profile, region or tag values contain every word
-    /// of TEXT (ignoring case), as the app's search box does.
+    /// of TEXT (ignoring case), as the app's search box does; `tag:Env=prod`, `state:running`,
+    /// `os:windows`, `route:ssm`, `account:…`, `region:…` and `profile:…` ask one field.
     #[arg(long, value_name = "TEXT")]
     pub filter: Option<String>,
 }
@@ -91,7 +92,7 @@ fn selected<'a>(snapshot: &'a Snapshot, args: &ListArgs) -> Vec<&'a Host> {
                 .is_none_or(|p| snapshot.profiles_for(h).any(|q| q == p))
         })
         .filter(|h| args.region.as_ref().is_none_or(|r| &h.region == r))
-        .filter(|h| query.matches(h))
+        .filter(|h| snapshot.matches(&query, h))
         .collect()
 }
 

@@ -2,10 +2,19 @@
 //!
 //! `--demo` is global, so `bastionless --demo list` and `bastionless list --demo` both work.
 
+pub mod connect;
 pub mod doctor;
+pub mod favorites;
+pub mod forward;
+pub mod keypair;
 pub mod list;
+pub mod login;
 pub mod proxy;
+pub mod rdp;
+pub mod recent;
+pub mod shell;
 pub mod ssh;
+pub mod ssh_config;
 pub mod target;
 
 use crate::aws_source::AwsSource;
@@ -39,6 +48,28 @@ pub enum Command {
     Ssh(ssh::SshArgs),
     /// Carry one connection to HOST on stdin/stdout (for ssh -o ProxyCommand, scp, rsync).
     Proxy(proxy::ProxyArgs),
+    /// Connect the usual way: SSH for Linux hosts, RDP for Windows hosts.
+    Connect(connect::ConnectArgs),
+    /// An interactive Session Manager shell on this terminal.
+    Shell(shell::ShellArgs),
+    /// Forward a port on 127.0.0.1 to a port on HOST (or on a host it reaches) until Ctrl-C.
+    Forward(forward::ForwardArgs),
+    /// Print ssh_config Host blocks for every Linux host (--write: into an include file), so
+    /// plain ssh, scp and rsync go through Bastionless.
+    SshConfig(ssh_config::SshConfigArgs),
+    /// List, add or remove favorite hosts (an alias names its host in every other command), or
+    /// import and export them with their host settings.
+    Favorites(favorites::FavoritesArgs),
+    /// The last connections made, newest first.
+    Recent(recent::RecentArgs),
+    /// Open the system RDP client on a Windows host through a tunnel, logged in as
+    /// Administrator with the instance's password (decrypted with its key pair's key).
+    Rdp(rdp::RdpArgs),
+    /// Keep a key pair's private key in the OS keyring, to decrypt Windows passwords.
+    Keypair(keypair::KeypairArgs),
+    /// Sign in to an IAM Identity Center (SSO) session: prints a URL and a code, opens the
+    /// browser, and caches the token where the AWS CLI shares it.
+    Login(login::LoginArgs),
 }
 
 /// Runs what the command line asked for and says how the process should exit.
@@ -48,12 +79,42 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         AwsSource::from_env()
     };
+    favorites::use_aliases_from(source.store_dir());
+    if cli.command.is_some() {
+        login::ask_mfa_codes_on_terminal();
+    }
     match cli.command {
         Some(Command::List(args)) => list::run(&args, &source),
         Some(Command::Doctor(args)) => doctor::run(&args, &source),
         Some(Command::Ssh(args)) => ssh::run(&args, &source),
         Some(Command::Proxy(args)) => proxy::run(&args, &source),
+        Some(Command::Connect(args)) => connect::run(&args, &source),
+        Some(Command::Shell(args)) => shell::run(&args, &source),
+        Some(Command::Forward(args)) => forward::run(&args, &source),
+        Some(Command::SshConfig(args)) => ssh_config::run(&args, &source),
+        Some(Command::Favorites(args)) => favorites::run(&args, &source),
+        Some(Command::Recent(args)) => recent::run(&args, &source),
+        Some(Command::Rdp(args)) => rdp::run(&args, &source),
+        Some(Command::Keypair(args)) => keypair::run(&args, &source),
+        Some(Command::Login(args)) => login::run(&args, &source),
         None => {
+            // One window per user: a second launch brings the first forward and exits.
+            let store_dir = source.store_dir();
+            let instance = match store_dir.as_deref().map(|dir| {
+                crate::single_instance::claim(dir, crate::single_instance::Request::Show)
+            }) {
+                Some(Ok(crate::single_instance::Claim::HandedOver)) => {
+                    eprintln!("Bastionless is already running; its window was brought forward.");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Some(Ok(crate::single_instance::Claim::First(instance))) => Some(instance),
+                Some(Err(error)) => {
+                    tracing::warn!("could not check for a running Bastionless: {error}");
+                    None
+                }
+                None => None,
+            };
+            crate::tray::prepare(instance, store_dir);
             let engine = Engine::start(source.engine_config())
                 .context("could not start the background engine")?;
             ui::run(engine)?;
@@ -86,6 +147,42 @@ mod tests {
                 panic!("{args:?} is not list")
             };
             assert!(list.json, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn forward_needs_a_remote_port_and_takes_a_remote_host() {
+        assert!(Cli::try_parse_from(["bastionless", "forward", "web-1"]).is_err());
+        let cli = Cli::try_parse_from([
+            "bastionless",
+            "forward",
+            "db-1",
+            "--remote-port",
+            "5432",
+            "--remote-host",
+            "mydb.internal",
+            "--local-port",
+            "15432",
+        ])
+        .expect("parses");
+        let Some(Command::Forward(forward)) = cli.command else {
+            panic!("not forward")
+        };
+        assert_eq!(forward.remote_port, 5432);
+        assert_eq!(forward.local_port, Some(15432));
+        assert_eq!(forward.remote_host.as_deref(), Some("mydb.internal"));
+    }
+
+    #[test]
+    fn ssh_config_writes_only_when_asked() {
+        let cli = Cli::try_parse_from(["bastionless", "ssh-config"]).expect("parses");
+        let Some(Command::SshConfig(args)) = cli.command else {
+            panic!("not ssh-config")
+        };
+        assert!(!args.write && !args.add_include);
+        for subcommand in ["connect", "shell"] {
+            assert!(Cli::try_parse_from(["bastionless", subcommand, "web-1"]).is_ok());
+            assert!(Cli::try_parse_from(["bastionless", subcommand]).is_err());
         }
     }
 

@@ -40,6 +40,10 @@ pub fn inventory(
 
 /// The one host `args` names, or an error that lists the candidates or the profiles that failed.
 pub fn resolve<'a>(snapshot: &'a Snapshot, args: &HostArgs) -> anyhow::Result<&'a Host> {
+    // A favorite's alias names its host (`bastionless ssh db`).
+    if let Some(favorite) = crate::cli::favorites::favorite_host(snapshot, &args.host) {
+        return favorite;
+    }
     let matches: Vec<&Host> = snapshot
         .find_hosts(&args.host)
         .into_iter()

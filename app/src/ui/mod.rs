@@ -1,17 +1,43 @@
-//! The desktop window: panels that render the engine's latest snapshot and return commands.
+//! The desktop window: panels that render the engine's latest snapshot and return actions.
 //!
 //! Nothing here does I/O or waits. Each frame reads `engine.snapshot()` (an `Arc` swap), hands it
-//! to the panels, and sends back the commands they return; the engine asks for a repaint when
-//! it publishes a change, so an idle window does no work at all.
+//! to the panels, and carries out the [`Action`]s they return: commands go to the engine, the
+//! rest (copying, opening a dialog, moving the selection) happen here. The engine asks for a
+//! repaint when it publishes a change, so an idle window does no work at all.
+//!
+//! One file per panel: `toolbar` (search, filters, refresh), `hosts` (the table, with the rows
+//! from `host_rows`), `tunnels`, `status`, `palette` (Ctrl/Cmd+K, ranked by `fuzzy`), `toasts`,
+//! `dialogs` (why this route, forward a port), `sign_in` (SSO sessions, the MFA code), `log_view`; `format` says how numbers read.
 
+mod action;
+mod dialogs;
+mod format;
+mod fuzzy;
+mod host_rows;
 mod hosts;
-mod search;
+mod log_view;
+mod palette;
+mod sign_in;
 mod status;
+mod toasts;
+mod toolbar;
+mod tunnels;
 
 use anyhow::anyhow;
-use bastionless_core::engine::{Command, Engine};
+use bastionless_core::engine::{Command, ConnectHow, Engine, Snapshot};
+use bastionless_core::inventory::HostKey;
+use bastionless_core::store::{Favorite, Store};
+
+use action::{Action, ConnectAs};
+use dialogs::{ForwardDialog, RouteExplainer};
 use hosts::HostsTable;
-use search::SearchBox;
+use log_view::LogView;
+use palette::Palette;
+use sign_in::MfaDialog;
+use status::StatusLine;
+use toasts::Toasts;
+use toolbar::Toolbar;
+use tunnels::TunnelsPanel;
 
 /// The window title and the application id desktops use to match the `.desktop` file.
 const APP_NAME: &str = "Bastionless";
@@ -23,8 +49,18 @@ const ICON_PNG: &[u8] = include_bytes!("../../../assets/icon-256.png");
 /// The whole GUI state: the engine it reads from and the panels' own state.
 pub struct BastionlessApp {
     engine: Engine,
-    search: SearchBox,
+    toolbar: Toolbar,
     hosts: HostsTable,
+    tunnels: TunnelsPanel,
+    status: StatusLine,
+    palette: Palette,
+    toasts: Toasts,
+    explainer: RouteExplainer,
+    forward: ForwardDialog,
+    log: LogView,
+    mfa: MfaDialog,
+    /// Favorites (and, later, settings); `None` when the store could not be opened.
+    store: Option<Store>,
 }
 
 impl BastionlessApp {
@@ -34,39 +70,166 @@ impl BastionlessApp {
         engine.on_change(move || repaint.request_repaint());
         Self {
             engine,
-            search: SearchBox::default(),
+            toolbar: Toolbar::default(),
             hosts: HostsTable::default(),
+            tunnels: TunnelsPanel::default(),
+            status: StatusLine::default(),
+            palette: Palette::default(),
+            toasts: Toasts::default(),
+            explainer: RouteExplainer::default(),
+            forward: ForwardDialog::default(),
+            log: LogView::default(),
+            mfa: MfaDialog::default(),
+            store: None,
         }
     }
 
-    /// Draws one frame into `ui` (the whole window) and sends the commands the panels returned.
+    /// Keeps favorites in `store`: the ★ column, the Favorites view and the host menu's
+    /// Favorite use it.
+    pub fn with_store(mut self, store: Option<Store>) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Draws one frame into `ui` (the whole window) and carries out what the panels asked for.
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let snapshot = self.engine.snapshot();
-        let mut commands = Vec::new();
+        // Decided before any panel runs, so the Enter that ends a search does not also connect.
+        let keyboard_free = !self.palette.is_open() && !ui.ctx().text_edit_focused();
+        let mut actions = shortcuts(ui);
         egui::Panel::top("toolbar").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                self.search.ui(ui);
-                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    if ui
-                        .button("Refresh")
-                        .on_hover_text("Read the AWS files again and rescan every profile")
-                        .clicked()
-                    {
-                        commands.push(Command::Refresh);
-                    }
-                });
-            });
+            actions.extend(self.toolbar.ui(ui, &snapshot));
         });
-        // Panels are added outside-in, so the status line (bottom) is laid out before the table
-        // (centre); the search runs first so the line can say how many hosts it keeps.
-        let query = self.search.query().clone();
-        let shown = self.hosts.refilter(&snapshot, &query);
-        egui::Panel::bottom("status").show(ui, |ui| status::ui(ui, &snapshot, shown));
-        egui::CentralPanel::default().show(ui, |ui| self.hosts.ui(ui, &snapshot, &query));
-        for command in commands {
-            self.engine.send(command);
+        // Panels are added outside-in, so the status line and tunnels (bottom) are laid out
+        // before the table (centre); the rows are worked out first so the status line can say
+        // how many hosts the search keeps.
+        let shown = self.hosts.update(
+            &snapshot,
+            self.toolbar.query(),
+            self.toolbar.grouped,
+            self.favorites_only(),
+        );
+        egui::Panel::bottom("status").show(ui, |ui| {
+            self.status.ui(ui, &snapshot, shown);
+            actions.extend(sign_in::sessions_ui(ui, &snapshot));
+        });
+        if !snapshot.tunnels.is_empty() {
+            egui::Panel::bottom("tunnels")
+                .resizable(true)
+                .default_size(140.0)
+                .show(ui, |ui| actions.extend(self.tunnels.ui(ui, &snapshot)));
+        }
+        if keyboard_free {
+            actions.extend(self.hosts.keys(ui, &snapshot));
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            actions.extend(self.hosts.ui(ui, &snapshot, self.store.as_ref()))
+        });
+        let ctx = ui.ctx().clone();
+        actions.extend(self.palette.ui(&ctx, &snapshot));
+        actions.extend(self.forward.ui(&ctx, &snapshot));
+        actions.extend(self.toasts.ui(&ctx, &snapshot));
+        actions.extend(self.mfa.ui(&ctx, &snapshot));
+        self.explainer.ui(&ctx, &snapshot);
+        self.log.ui(&ctx);
+        for action in actions {
+            self.carry_out(&ctx, &snapshot, action);
         }
     }
+
+    fn carry_out(&mut self, ctx: &egui::Context, snapshot: &Snapshot, action: Action) {
+        match action {
+            Action::Send(command) => self.engine.send(command),
+            Action::Connect(key, how) => {
+                if let Some(command) = connect_command(snapshot, key, how) {
+                    self.engine.send(command);
+                }
+            }
+            Action::AskForward(key) => self.forward.show(key),
+            Action::ToggleFavorite(key) => self.toggle_favorite(ctx, snapshot, key),
+            Action::Copy(text) => ctx.copy_text(text),
+            Action::ExplainRoute(key) => self.explainer.show(key),
+            Action::Select(key) => self.hosts.select(snapshot, key),
+            Action::OpenPalette => self.palette.open(),
+            Action::FocusSearch => self.toolbar.focus_search(),
+            Action::ToggleLog => self.log.open = !self.log.open,
+        }
+    }
+}
+
+impl BastionlessApp {
+    /// The favorites view's hosts, when it is on (none without a store).
+    fn favorites_only(&self) -> Option<std::collections::BTreeSet<(String, String)>> {
+        self.toolbar.favorites_only.then(|| {
+            self.store
+                .iter()
+                .flat_map(Store::favorites)
+                .map(|f| (f.account_id, f.instance_id))
+                .collect()
+        })
+    }
+
+    /// Adds or removes the favorite on a thread of its own (the store writes a file), and
+    /// repaints once it is done.
+    fn toggle_favorite(&self, ctx: &egui::Context, snapshot: &Snapshot, key: HostKey) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let name = snapshot.host(&key).and_then(|h| h.name.clone());
+        let ctx = ctx.clone();
+        std::thread::spawn(move || {
+            let id = (&key).into();
+            let result = if store.is_favorite(&id) {
+                store.remove_favorite(&id).map(drop)
+            } else {
+                store
+                    .add_favorite(Favorite {
+                        account_id: key.account_id,
+                        region: key.region,
+                        instance_id: key.instance_id,
+                        alias: None,
+                        name,
+                        action: Default::default(),
+                        local_port: None,
+                    })
+                    .map(drop)
+            };
+            if let Err(error) = result {
+                tracing::error!("could not change the favorites: {error}");
+            }
+            ctx.request_repaint();
+        });
+    }
+}
+
+/// Ctrl/Cmd+K opens the palette, Ctrl/Cmd+F focuses the search.
+fn shortcuts(ui: &egui::Ui) -> Vec<Action> {
+    let (palette, search) = ui.input_mut(|input| {
+        (
+            input.consume_key(egui::Modifiers::COMMAND, egui::Key::K),
+            input.consume_key(egui::Modifiers::COMMAND, egui::Key::F),
+        )
+    });
+    let mut actions = Vec::new();
+    if palette {
+        actions.push(Action::OpenPalette);
+    }
+    if search {
+        actions.push(Action::FocusSearch);
+    }
+    actions
+}
+
+/// The engine command for connecting to `key` as asked, if the host is still listed.
+fn connect_command(snapshot: &Snapshot, key: HostKey, how: ConnectAs) -> Option<Command> {
+    let host = snapshot.host(&key)?;
+    let how = match how {
+        ConnectAs::Default => ConnectHow::default_for(host),
+        ConnectAs::Ssh => ConnectHow::Ssh,
+        ConnectAs::Rdp => ConnectHow::Rdp,
+        ConnectAs::Shell => ConnectHow::Shell,
+    };
+    Some(Command::Connect { host: key, how })
 }
 
 impl eframe::App for BastionlessApp {
@@ -80,7 +243,7 @@ pub fn run(engine: Engine) -> anyhow::Result<()> {
     let mut viewport = egui::ViewportBuilder::default()
         .with_title(APP_NAME)
         .with_app_id(APP_ID)
-        .with_inner_size([1100.0, 700.0])
+        .with_inner_size([1200.0, 740.0])
         .with_min_inner_size([600.0, 300.0]);
     match eframe::icon_data::from_png_bytes(ICON_PNG) {
         Ok(icon) => viewport = viewport.with_icon(icon),
@@ -96,7 +259,13 @@ pub fn run(engine: Engine) -> anyhow::Result<()> {
     eframe::run_native(
         APP_NAME,
         options,
-        Box::new(|cc| Ok(Box::new(BastionlessApp::new(engine, &cc.egui_ctx)))),
+        Box::new(|cc| {
+            // The tray, later launches and close-to-tray (app::tray) wrap the window's app.
+            let desktop = crate::tray::Desktop::start(&engine);
+            let app =
+                Box::new(BastionlessApp::new(engine, &cc.egui_ctx).with_store(desktop.store()));
+            Ok(desktop.wrap(app, &cc.egui_ctx))
+        }),
     )
     .map_err(|error| {
         anyhow!(

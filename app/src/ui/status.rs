@@ -1,45 +1,99 @@
-//! The status line at the bottom of the window: how many hosts, how far a refresh has got
-//! (regions scanned of those known), whether the list still shows hosts saved by an earlier
-//! run, and every problem, each failed profile on a line of its own with the reason, so a broken
-//! profile is never a silent gap in the table.
+//! The status line at the bottom of the window: how many hosts, when the list was last
+//! refreshed, whether it still shows hosts saved by an earlier run, a button listing every
+//! profile with its account and state, and every problem, each failed profile on a line of its
+//! own with the reason, so a broken profile is never a silent gap in the table.
 
 use std::time::{Duration, SystemTime};
 
-use bastionless_core::engine::{ScanProgress, Snapshot};
+use bastionless_core::engine::{ProfileState, Snapshot};
 
-/// Draws the status line; `shown` is how many hosts the search keeps.
-pub fn ui(ui: &mut egui::Ui, snapshot: &Snapshot, shown: usize) {
-    ui.horizontal(|ui| {
-        ui.label(host_count(snapshot.hosts.len(), shown));
-        if snapshot.refreshing {
-            ui.spinner();
-            ui.label(refreshing(snapshot.progress));
+use super::format::clock_time;
+
+/// The status line's own state: when the last refresh ended (as this window saw it), and
+/// whether the profiles list is open.
+#[derive(Debug, Default)]
+pub struct StatusLine {
+    refreshed_at: Option<SystemTime>,
+    was_refreshing: bool,
+    profiles_open: bool,
+}
+
+impl StatusLine {
+    /// Draws the status line; `shown` is how many hosts the search keeps.
+    pub fn ui(&mut self, ui: &mut egui::Ui, snapshot: &Snapshot, shown: usize) {
+        if self.was_refreshing && !snapshot.refreshing {
+            self.refreshed_at = Some(SystemTime::now());
         }
-        if let Some(saved) = snapshot.cached_at {
-            let age = SystemTime::now().duration_since(saved).unwrap_or_default();
-            ui.weak(format!("Faint hosts: saved {}", ago(age)));
+        self.was_refreshing = snapshot.refreshing;
+        ui.horizontal(|ui| {
+            ui.label(host_count(snapshot.hosts.len(), shown));
+            if snapshot.refreshing {
+                ui.spinner();
+                ui.label(refreshing(snapshot.progress));
+            } else if let Some(at) = self.refreshed_at {
+                ui.weak(format!("refreshed at {}", clock_time(at)));
+            }
+            if let Some(saved) = snapshot.cached_at {
+                let age = SystemTime::now().duration_since(saved).unwrap_or_default();
+                ui.weak(format!("Faint hosts: saved {}", ago(age)));
+            }
+            let failed = snapshot.failed_profiles().count();
+            let summary = match failed {
+                0 => format!("Profiles: {}", snapshot.profiles.len()),
+                n => format!("Profiles: {} ({n} failing)", snapshot.profiles.len()),
+            };
+            ui.toggle_value(&mut self.profiles_open, summary);
+        });
+        if self.profiles_open {
+            profiles_grid(ui, snapshot);
         }
-    });
-    let error_colour = ui.visuals().error_fg_color;
-    for (profile, error) in snapshot.failed_profiles() {
-        ui.colored_label(error_colour, format!("profile {profile}: {error}"));
-    }
-    let warning_colour = ui.visuals().warn_fg_color;
-    for warning in &snapshot.warnings {
-        ui.colored_label(warning_colour, warning);
-    }
-    for profile in &snapshot.profiles {
-        for warning in &profile.warnings {
-            ui.colored_label(
-                warning_colour,
-                format!("profile {}: {warning}", profile.name),
-            );
+        let error_colour = ui.visuals().error_fg_color;
+        for (profile, error) in snapshot.failed_profiles() {
+            ui.colored_label(error_colour, format!("profile {profile}: {error}"));
+        }
+        let warning_colour = ui.visuals().warn_fg_color;
+        for warning in &snapshot.warnings {
+            ui.colored_label(warning_colour, warning);
+        }
+        for profile in &snapshot.profiles {
+            for warning in &profile.warnings {
+                ui.colored_label(
+                    warning_colour,
+                    format!("profile {}: {warning}", profile.name),
+                );
+            }
         }
     }
 }
 
+/// One line per profile: name, account, state.
+fn profiles_grid(ui: &mut egui::Ui, snapshot: &Snapshot) {
+    egui::Grid::new("profiles").striped(true).show(ui, |ui| {
+        for profile in &snapshot.profiles {
+            ui.label(&profile.name);
+            ui.label(
+                profile
+                    .account_id
+                    .as_deref()
+                    .unwrap_or("account not known yet"),
+            );
+            match &profile.state {
+                ProfileState::Loading => ui.label("scanning…"),
+                ProfileState::Ready { hosts } => match &profile.same_account_as {
+                    Some(other) => ui.label(format!("ok (scanned through {other})")),
+                    None => ui.label(format!("ok, {hosts} hosts")),
+                },
+                ProfileState::Failed { .. } => {
+                    ui.colored_label(ui.visuals().error_fg_color, "error (see below)")
+                }
+            };
+            ui.end_row();
+        }
+    });
+}
+
 /// "Refreshing…", then "Refreshing… 3 of 7 regions" once regions are known.
-fn refreshing(progress: ScanProgress) -> String {
+fn refreshing(progress: bastionless_core::engine::ScanProgress) -> String {
     match progress.regions_total {
         0 => "Refreshing…".to_owned(),
         total => format!("Refreshing… {} of {total} regions", progress.regions_done),
@@ -72,6 +126,7 @@ fn host_count(total: usize, shown: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bastionless_core::engine::ScanProgress;
 
     #[test]
     fn progress_counts_regions_once_they_are_known() {

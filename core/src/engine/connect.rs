@@ -12,11 +12,13 @@
 //! Manager route whose verdict is ready (else one that might work), as the route ranking says.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::SystemTime;
 
 use aws_config::SdkConfig;
 use aws_types::region::Region;
 
 use super::{RouteChoice, Shared, Snapshot};
+use crate::audit::{AuditRecord, timestamp};
 use crate::eic::{
     ConnectOptions, Connector, EndpointAddress, EndpointQuery, EphemeralKey, KeyError, KeyTarget,
     MaxTunnelDuration, ProxySettings, TunnelRequest, choose_endpoint, push_ephemeral_key,
@@ -24,8 +26,10 @@ use crate::eic::{
 use crate::inventory::{Host, HostKey, Listing};
 use crate::profiles::{Profile, ProfileCatalog};
 use crate::route::{Method, Purpose, Verdict};
+use crate::ssm::proto::TerminalSize;
+use crate::ssm::session::ShellExit;
 use crate::ssm::session::{DataChannelConnector, SessionConfig, SsmSessionApi};
-use crate::tunnel::{Route, TunnelTarget};
+use crate::tunnel::{Route, TunnelId, TunnelTarget};
 
 /// Opens a listener tunnel; the tunnel shows in the snapshot whether this succeeds or not.
 pub(super) async fn open_listener(
@@ -35,12 +39,42 @@ pub(super) async fn open_listener(
     local_port: Option<u16>,
     choice: RouteChoice,
 ) -> Result<SocketAddr, String> {
+    open_forward(shared, key, remote_port, local_port, None, choice)
+        .await
+        .map(|(_, addr)| addr)
+}
+
+/// Opens a listener tunnel to `remote_port` on the instance, or on `remote_host` as the
+/// instance reaches it (Session Manager only), and returns its id and address.
+pub(super) async fn open_forward(
+    shared: &Shared,
+    key: &HostKey,
+    remote_port: u16,
+    local_port: Option<u16>,
+    remote_host: Option<String>,
+    choice: RouteChoice,
+) -> Result<(TunnelId, SocketAddr), String> {
     let snapshot = shared.publisher.current();
     let reservation = shared.tunnels.reserve(target(&snapshot, key, remote_port));
-    match route(shared, &snapshot, key, remote_port, choice).await {
+    let id = reservation.id();
+    let route = match (&remote_host, choice) {
+        (Some(_), RouteChoice::Eic) => Err(
+            "an EC2 Instance Connect Endpoint reaches only the instance itself; forward to \
+             another host through Session Manager (--route ssm)"
+                .to_owned(),
+        ),
+        (Some(_), _) => ssm_route(shared, &snapshot, key, remote_port).await,
+        (None, _) => route(shared, &snapshot, key, remote_port, choice).await,
+    };
+    let route = match (route, remote_host) {
+        (Ok(route), Some(host)) => Ok(route.to_remote_host(host)),
+        (route, _) => route,
+    };
+    match route {
         Ok(route) => reservation
             .listen(route, local_port)
             .await
+            .map(|addr| (id, addr))
             .map_err(|e| e.to_string()),
         Err(reason) => {
             reservation.fail(reason.clone());
@@ -72,6 +106,87 @@ pub(super) async fn proxy_stdio(
             Err(reason)
         }
     }
+}
+
+/// The route a connection to `remote_port` would take (`choice`, or the best one for
+/// `Auto`), checked as far as the inventory allows without connecting: for EIC, an endpoint
+/// in the host's VPC and a private IP. Lets the CLI refuse before ssh starts.
+pub(super) fn preflight(
+    shared: &Shared,
+    key: &HostKey,
+    remote_port: u16,
+    choice: RouteChoice,
+) -> Result<RouteChoice, String> {
+    let snapshot = shared.publisher.current();
+    let host = snapshot.host(key).ok_or_else(|| not_found(key))?;
+    let method = match choice {
+        RouteChoice::Eic => Method::Eic,
+        RouteChoice::Ssm => Method::Ssm,
+        RouteChoice::Auto => auto_method(&snapshot, key, remote_port)?,
+    };
+    if method == Method::Ssm {
+        return Ok(RouteChoice::Ssm);
+    }
+    eic_request(&snapshot, host, false, remote_port, None)?;
+    Ok(RouteChoice::Eic)
+}
+
+/// Runs a Session Manager shell on the instance until it exits, and records it in the audit
+/// log however it ends.
+pub(super) async fn run_shell<R, W>(
+    shared: &Shared,
+    key: &HostKey,
+    stdin: R,
+    stdout: W,
+    sizes: tokio::sync::watch::Receiver<TerminalSize>,
+) -> Result<ShellExit, String>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let snapshot = shared.publisher.current();
+    let host = snapshot.host(key).ok_or_else(|| not_found(key))?.clone();
+    let (profile, api, config) = ssm_parts(shared, &snapshot, key).await?;
+    let started = SystemTime::now();
+    let mut session_id = None;
+    let result = crate::ssm::session::run_shell(
+        std::sync::Arc::new(api),
+        &host.instance_id,
+        stdin,
+        stdout,
+        sizes,
+        config,
+        |id| session_id = Some(id.to_owned()),
+    )
+    .await;
+    let (bytes_sent, bytes_received, end) = match &result {
+        Ok(exit) => (exit.bytes_sent, exit.bytes_received, exit.end.to_string()),
+        Err(error) => (
+            0,
+            0,
+            format!("failed: {}", crate::audit::redact(&error.to_string())),
+        ),
+    };
+    shared.audit.record(&AuditRecord {
+        time: timestamp(SystemTime::now()),
+        started: timestamp(started),
+        kind: "shell",
+        profile: Some(profile),
+        account: host.account_id.clone(),
+        region: host.region.clone(),
+        host: host.instance_id.clone(),
+        host_name: host.display_name().to_owned(),
+        route: Some("ssm"),
+        endpoint: None,
+        remote_port: None,
+        tunnel: None,
+        session: session_id,
+        bytes_to_remote: bytes_sent,
+        bytes_from_remote: bytes_received,
+        connections: 1,
+        end,
+    });
+    result.map_err(|e| e.to_string())
 }
 
 /// Pushes a fresh key with the first profile that is allowed to.
@@ -130,7 +245,11 @@ async fn route(
 }
 
 /// The first EIC or SSM route (in rank order) that is ready, else the first that might work.
-fn auto_method(snapshot: &Snapshot, key: &HostKey, remote_port: u16) -> Result<Method, String> {
+pub(super) fn auto_method(
+    snapshot: &Snapshot,
+    key: &HostKey,
+    remote_port: u16,
+) -> Result<Method, String> {
     let host = snapshot.host(key).ok_or_else(|| not_found(key))?;
     let purpose = Purpose::from_port(remote_port);
     let report = match snapshot.routes.get(key) {
@@ -167,6 +286,24 @@ async fn ssm_route(
     key: &HostKey,
     remote_port: u16,
 ) -> Result<Route, String> {
+    let host = snapshot.host(key).ok_or_else(|| not_found(key))?;
+    let (profile, api, config) = ssm_parts(shared, snapshot, key).await?;
+    Ok(Route::ssm(
+        profile,
+        host.instance_id.clone(),
+        remote_port,
+        api,
+        config,
+    ))
+}
+
+/// What a Session Manager session needs: the name of the first profile whose configuration
+/// loads, its control plane in the host's region, and the data channel's settings.
+pub(super) async fn ssm_parts(
+    shared: &Shared,
+    snapshot: &Snapshot,
+    key: &HostKey,
+) -> Result<(String, SsmSessionApi, SessionConfig), String> {
     let catalog = catalog(shared)?;
     let host = snapshot.host(key).ok_or_else(|| not_found(key))?;
     let mut first_error = None;
@@ -189,10 +326,8 @@ async fn ssm_route(
                 })
                 .await
                 .map_err(|e| format!("could not prepare the connection: {e}"))??;
-                return Ok(Route::ssm(
+                return Ok((
                     profile.name.clone(),
-                    host.instance_id.clone(),
-                    remote_port,
                     SsmSessionApi::new(&sdk),
                     SessionConfig::new(connector),
                 ));

@@ -12,15 +12,28 @@
 //! scanned again.
 
 mod connect;
+mod connect_rdp;
+mod handle;
+mod launch;
 mod plan;
+mod recents;
 mod refresh;
+mod signin;
 mod snapshot;
 
+pub use connect_rdp::RDP_PORT;
+pub use handle::EngineHandle;
+pub use launch::{ConnectHow, FIRST_CONNECTION_WAIT, KEY_KEPT};
+pub use signin::{MfaRequest, SignInState, SsoSessionStatus};
+pub use snapshot::{NOTICES_KEPT, Notice, NoticeAction, NoticeLevel};
 pub use snapshot::{ProfileState, ProfileStatus, ScanProgress, Snapshot, TUNNEL_EVENTS_KEPT};
 
+use crate::audit::{AuditLog, TunnelAudit};
 use crate::eic::EphemeralKey;
 use crate::inventory::{HostKey, InventoryCache};
 use crate::profiles::{AwsFiles, ProfileCatalog};
+use crate::ssm::proto::TerminalSize;
+use crate::ssm::session::ShellExit;
 use crate::tunnel::{TunnelId, TunnelSettings, Tunnels};
 use arc_swap::ArcSwapOption;
 use std::collections::BTreeMap;
@@ -40,6 +53,12 @@ pub struct EngineConfig {
     /// Where the last inventory is kept between runs
     /// ([`InventoryCache::default_path`] for the app); `None` keeps none.
     pub cache_file: Option<PathBuf>,
+    /// The audit log of ended tunnels and sessions ([`AuditLog::default_path`] for the app);
+    /// `None` keeps none.
+    pub audit_file: Option<PathBuf>,
+    /// Where each [`Command::Connect`] is remembered as a recent connection (the app's and the
+    /// CLI's store); `None` remembers none.
+    pub store: Option<crate::store::Store>,
 }
 
 impl EngineConfig {
@@ -49,6 +68,8 @@ impl EngineConfig {
             aws_files,
             regions: None,
             cache_file: None,
+            audit_file: None,
+            store: None,
         }
     }
 }
@@ -116,8 +137,20 @@ pub enum Command {
     },
     /// Close a tunnel (its listener and connections), or dismiss a finished one.
     CloseTunnel(TunnelId),
+    /// Connect to a host the way a user asked: open the tunnel, prepare credentials, launch the
+    /// system client. Progress and failures show in the snapshot (the tunnel and
+    /// [`Snapshot::notices`]).
+    Connect { host: HostKey, how: ConnectHow },
     /// Use these settings for connections opened from now on.
     ConfigureTunnels(TunnelSettings),
+    /// Sign in to the SSO session `sso_session` with the device flow: the browser opens at the
+    /// verification URL, the code shows in [`Snapshot::sso_sessions`], and a refresh follows.
+    SignIn { sso_session: String },
+    /// Answers [`Snapshot::mfa_request`] with the device's current code (empty declines).
+    SupplyMfaCode { code: String },
+    /// Turns account discovery on or off for an SSO session: on, every account and role the
+    /// session grants becomes a profile (listed now and after each sign-in); a refresh follows.
+    DiscoverAccounts { sso_session: String, enabled: bool },
 }
 
 /// A function the engine calls after each published change.
@@ -129,6 +162,16 @@ struct Shared {
     /// The profiles of the latest refresh; `None` until the first refresh has read the files.
     catalog: ArcSwapOption<ProfileCatalog>,
     tunnels: Tunnels,
+    /// The files the profiles come from, for clients started in a terminal.
+    aws_files: AwsFiles,
+    audit: Arc<TunnelAudit>,
+    /// Lets background work queue commands (a refresh after a sign-in) without keeping the
+    /// command loop alive.
+    commands: mpsc::WeakUnboundedSender<Command>,
+    /// Where `Command::SupplyMfaCode` answers go.
+    mfa: signin::MfaFromApp,
+    /// Where connections are remembered ([`EngineConfig::store`]).
+    store: Option<crate::store::Store>,
 }
 
 /// The running engine. Dropping it stops all its work.
@@ -163,15 +206,29 @@ impl Engine {
         let (publish, snapshots) = watch::channel(Arc::new(first));
         let on_change: Arc<ArcSwapOption<ChangeHook>> = Arc::default();
         let publisher = refresh::Publisher::new(publish, on_change.clone());
+        let audit = Arc::new(TunnelAudit::new(
+            config.audit_file.clone().map(AuditLog::at),
+        ));
         let tunnels = Tunnels::start(runtime.handle(), TunnelSettings::default(), {
             let publisher = publisher.clone();
-            move |report| publisher.tunnels(report)
+            let audit = audit.clone();
+            move |report| {
+                audit.observe(&report);
+                publisher.tunnels(report)
+            }
         });
+        let mfa = signin::MfaFromApp::new(publisher.clone());
         let shared = Arc::new(Shared {
             publisher,
             catalog: ArcSwapOption::empty(),
             tunnels,
+            aws_files: config.aws_files.clone(),
+            audit,
+            commands: commands.downgrade(),
+            mfa,
+            store: config.store.clone(),
         });
+        crate::profiles::set_default_mfa_prompt(Arc::new(shared.mfa.clone()));
         runtime.spawn(refresh::run(config, command_rx, shared.clone(), start));
         let _ = commands.send(Command::Refresh);
         Ok(Self {
@@ -251,6 +308,61 @@ impl Engine {
         self.block_on(connect::push_ssh_key(&self.shared, host, os_user))
     }
 
+    /// Opens a listener tunnel to `remote_port` on `host`, or on `remote_host` as the instance
+    /// reaches it (Session Manager's `AWS-StartPortForwardingSessionToRemoteHost`), and returns
+    /// its id and 127.0.0.1 address once bound. For the CLI; not from the engine's runtime.
+    pub fn open_forward_blocking(
+        &self,
+        host: &HostKey,
+        remote_port: u16,
+        local_port: Option<u16>,
+        remote_host: Option<String>,
+        route: RouteChoice,
+    ) -> Result<(TunnelId, SocketAddr), String> {
+        self.block_on(connect::open_forward(
+            &self.shared,
+            host,
+            remote_port,
+            local_port,
+            remote_host,
+            route,
+        ))
+    }
+
+    /// Runs a Session Manager shell on `host` between `stdin`/`stdout` and the instance until
+    /// the shell exits, sending the terminal sizes `sizes` reports; records it in the audit
+    /// log. For the CLI; not from the engine's runtime.
+    pub fn shell_blocking<R, W>(
+        &self,
+        host: &HostKey,
+        stdin: R,
+        stdout: W,
+        sizes: tokio::sync::watch::Receiver<TerminalSize>,
+    ) -> Result<ShellExit, String>
+    where
+        R: tokio::io::AsyncRead + Unpin,
+        W: tokio::io::AsyncWrite + Unpin,
+    {
+        self.block_on(connect::run_shell(&self.shared, host, stdin, stdout, sizes))
+    }
+
+    /// The route a connection to `remote_port` on `host` would take: `route` itself, or the
+    /// best one for `Auto`, checked as far as the inventory allows (an EIC route needs an
+    /// endpoint in the host's VPC). Connects to nothing.
+    pub fn preflight(
+        &self,
+        host: &HostKey,
+        remote_port: u16,
+        route: RouteChoice,
+    ) -> Result<RouteChoice, String> {
+        connect::preflight(&self.shared, host, remote_port, route)
+    }
+
+    /// Where this engine records ended tunnels and sessions, if anywhere.
+    pub fn audit_log(&self) -> Option<&std::path::Path> {
+        self.shared.audit.path()
+    }
+
     fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime
             .as_ref()
@@ -261,6 +373,12 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        // The last report may be a quarter of a second old: count the bytes up to now.
+        self.shared.audit.observe(&crate::tunnel::TunnelReport {
+            tunnels: self.shared.tunnels.statuses_now(),
+            events: Vec::new(),
+        });
+        self.shared.audit.finish_all("the app exited");
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_timeout(Duration::from_secs(1));
         }

@@ -27,6 +27,7 @@ use tokio::task::JoinSet;
 
 use super::plan::AccountPlan;
 use super::{ChangeHook, Command, EngineConfig, ProfileState, ProfileStatus, Shared, Snapshot};
+use super::{NOTICES_KEPT, Notice, NoticeAction, NoticeLevel};
 use super::{ScanProgress, TUNNEL_EVENTS_KEPT, connect};
 use crate::inventory::{
     self, AccountRegion, CachedRegion, CallBudget, CallFailure, Host, InventoryCache, RegionFacts,
@@ -40,6 +41,32 @@ use crate::tunnel::TunnelReport;
 pub(super) struct Publisher {
     sender: Arc<watch::Sender<Arc<Snapshot>>>,
     on_change: Arc<ArcSwapOption<ChangeHook>>,
+    /// While a batch is open: the snapshot every change goes to, published when it closes.
+    batch: Arc<std::sync::Mutex<Option<Snapshot>>>,
+}
+
+/// An open batch of changes (see [`Publisher::batch`]); dropping it publishes them.
+pub(super) struct Batch<'a>(&'a Publisher);
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        let pending = lock(&self.0.batch).take();
+        if let Some(mut next) = pending {
+            self.0.sender.send_modify(|current| {
+                next.generation = current.generation + 1;
+                *current = Arc::new(next);
+            });
+            if let Some(hook) = self.0.on_change.load().as_ref() {
+                hook();
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Publisher {
@@ -50,7 +77,20 @@ impl Publisher {
         Self {
             sender: Arc::new(sender),
             on_change,
+            batch: Arc::default(),
         }
+    }
+
+    /// Opens a batch: until it is dropped, changes from any task go to one copy of the
+    /// snapshot, published once at the end. A large refresh finishes hundreds of regions
+    /// within a second; copying and publishing a snapshot of thousands of hosts for each would
+    /// cost far more than the scan. Only the refresh loop opens batches, one at a time.
+    pub(super) fn batch(&self) -> Batch<'_> {
+        let mut batch = lock(&self.batch);
+        if batch.is_none() {
+            *batch = Some(Snapshot::clone(&self.sender.borrow()));
+        }
+        Batch(self)
     }
 
     /// The latest published snapshot.
@@ -61,7 +101,11 @@ impl Publisher {
     /// Applies `change` to a copy of the current snapshot and publishes it. The copy is made
     /// under the channel's lock, so that the refresh and the tunnel manager, which publish from
     /// different tasks, never overwrite each other's changes.
-    fn update(&self, change: impl FnOnce(&mut Snapshot)) {
+    pub(super) fn update(&self, change: impl FnOnce(&mut Snapshot)) {
+        if let Some(pending) = lock(&self.batch).as_mut() {
+            change(pending);
+            return;
+        }
         self.sender.send_modify(|current| {
             let mut next = Snapshot::clone(current);
             change(&mut next);
@@ -71,6 +115,26 @@ impl Publisher {
         if let Some(hook) = self.on_change.load().as_ref() {
             hook();
         }
+    }
+
+    /// Follows every published snapshot.
+    pub(super) fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.sender.subscribe()
+    }
+
+    /// Adds a notice for the user, keeping the newest [`NOTICES_KEPT`].
+    pub(super) fn notify(&self, level: NoticeLevel, text: String, action: Option<NoticeAction>) {
+        self.update(|s| {
+            let seq = s.notices.last().map_or(1, |n| n.seq + 1);
+            s.notices.push(Notice {
+                seq,
+                level,
+                text,
+                action,
+            });
+            let excess = s.notices.len().saturating_sub(NOTICES_KEPT);
+            s.notices.drain(..excess);
+        });
     }
 
     /// Publishes the tunnel manager's latest report.
@@ -189,6 +253,29 @@ struct Loop {
     cache_notice: Option<String>,
     refresh: Option<Refresh>,
     tasks: JoinSet<Event>,
+    /// Regions whose hosts changed since the snapshot last showed the inventory.
+    changed: InventoryChange,
+}
+
+/// What of the inventory the snapshot does not show yet.
+#[derive(Debug, Default)]
+enum InventoryChange {
+    #[default]
+    None,
+    Regions(BTreeSet<AccountRegion>),
+    All,
+}
+
+impl InventoryChange {
+    fn region(&mut self, key: AccountRegion) {
+        match self {
+            Self::None => *self = Self::Regions(BTreeSet::from([key])),
+            Self::Regions(regions) => {
+                regions.insert(key);
+            }
+            Self::All => {}
+        }
+    }
 }
 
 pub(super) async fn run(
@@ -206,6 +293,7 @@ pub(super) async fn run(
         cache_notice: start.cache_notice,
         refresh: None,
         tasks: JoinSet::new(),
+        changed: InventoryChange::None,
     };
     loop {
         tokio::select! {
@@ -230,15 +318,35 @@ pub(super) async fn run(
                 Some(Command::CloseTunnel(id)) => {
                     shared.tunnels.close(id);
                 }
+                Some(Command::Connect { host, how }) => {
+                    super::recents::remember(&shared, &host, &how);
+                    // The outcome shows in the snapshot: the tunnel, and a notice.
+                    tokio::spawn(super::launch::run(shared.clone(), host, how));
+                }
                 Some(Command::ConfigureTunnels(settings)) => shared.tunnels.configure(settings),
+                Some(Command::SignIn { sso_session }) => {
+                    // Progress and the outcome show in `Snapshot::sso_sessions` and notices.
+                    tokio::spawn(super::signin::sign_in(shared.clone(), sso_session));
+                }
+                Some(Command::SupplyMfaCode { code }) => shared.mfa.supply(code),
+                Some(Command::DiscoverAccounts { sso_session, enabled }) => {
+                    tokio::spawn(super::signin::set_discovery(shared.clone(), sso_session, enabled));
+                }
                 None => return,
             },
             Some(joined) = state.tasks.join_next() => {
                 // Tasks are only aborted by dropping their set, so every result is this
                 // refresh's; a panicked task is a bug, and its region simply stays unscanned.
-                if let Ok(event) = joined {
+                // Results come in bursts: everything that has arrived is shown in one snapshot.
+                let batch = shared.publisher.batch();
+                let ready = std::iter::once(joined)
+                    .chain(std::iter::from_fn(|| state.tasks.try_join_next()))
+                    .collect::<Vec<_>>();
+                for event in ready.into_iter().flatten() {
                     state.handle(event);
                 }
+                state.show_changes();
+                drop(batch);
                 if state.tasks.is_empty() {
                     state.finish_refresh().await;
                 }
@@ -267,18 +375,21 @@ impl Loop {
             }
         };
         self.shared.catalog.store(Some(catalog.clone()));
+        super::signin::publish_sessions(self.publisher(), &catalog);
         let plan = AccountPlan::new(
             catalog.profiles.iter().map(|p| p.name.clone()),
             catalog.preferred.as_deref(),
         );
         for profile in &catalog.profiles {
             let (catalog, profile, calls) = (catalog.clone(), profile.clone(), self.calls.clone());
+            let publisher = self.publisher().clone();
             self.tasks.spawn(async move {
                 let result = async {
                     let sdk = catalog.sdk_config(&profile).await?;
                     let account = inventory::identify(&sdk, &calls)
                         .await
                         .map_err(|f| format!("Could not identify the account: {f}"))?;
+                    super::signin::look_up_alias(&publisher, &account, &sdk, &calls);
                     Ok((account, Box::new(sdk)))
                 }
                 .await;
@@ -312,6 +423,22 @@ impl Loop {
             sdks: HashMap::new(),
             accounts: HashMap::new(),
             unconfirmed: BTreeSet::new(),
+        });
+    }
+
+    /// Shows the inventory's changes in the snapshot: its hosts, and the routes of the
+    /// regions that changed.
+    fn show_changes(&mut self) {
+        let scope = match std::mem::take(&mut self.changed) {
+            InventoryChange::None => return,
+            InventoryChange::Regions(regions) => Some(regions),
+            InventoryChange::All => None,
+        };
+        let inventory = &self.inventory;
+        self.shared.publisher.update(|s| {
+            show_inventory(s, inventory);
+            s.update_routes(scope.as_ref());
+            count_hosts(s);
         });
     }
 
@@ -448,7 +575,7 @@ impl Loop {
             });
         }
         let done = regions.is_empty();
-        let inventory = &self.inventory;
+        self.changed = InventoryChange::All;
         self.publisher().update(|s| {
             s.progress.regions_total += regions.len();
             if let Some(status) = s.profiles.iter_mut().find(|p| p.name == owner) {
@@ -457,9 +584,6 @@ impl Loop {
                     status.state = ProfileState::Ready { hosts: 0 };
                 }
             }
-            show_inventory(s, inventory);
-            s.update_routes(None);
-            count_hosts(s);
         });
     }
 
@@ -505,7 +629,7 @@ impl Loop {
             },
             _ => ProfileState::Ready { hosts: 0 },
         });
-        let inventory = &self.inventory;
+        self.changed.region(key);
         self.publisher().update(|s| {
             s.progress.regions_done += 1;
             if let Some(status) = s.profiles.iter_mut().find(|p| p.name == scanner) {
@@ -516,9 +640,6 @@ impl Loop {
             {
                 status.state = state;
             }
-            show_inventory(s, inventory);
-            s.update_routes(Some(&key));
-            count_hosts(s);
         });
     }
 

@@ -1,14 +1,17 @@
 //! The immutable picture of everything the app shows, swapped whole by the engine.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
-use crate::inventory::{AccountRegion, Host, HostKey, RegionFacts};
+use crate::inventory::{AccountRegion, Host, HostKey, HostQuery, RegionFacts};
 use crate::route::{self, Purpose, RouteFacts, RouteReport};
 use crate::tunnel::{TunnelEvent, TunnelStatus};
 
 /// How many tunnel events a snapshot keeps (the newest).
 pub const TUNNEL_EVENTS_KEPT: usize = 50;
+
+/// How many notices a snapshot keeps (the newest).
+pub const NOTICES_KEPT: usize = 20;
 
 /// What the UI renders. Cheap to share: the engine publishes a new `Arc<Snapshot>` per change.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +42,47 @@ pub struct Snapshot {
     /// Problems that belong to no single profile (an unreadable config file, stray lines, a
     /// damaged cache).
     pub warnings: Vec<String>,
+    /// Messages for the user about what they asked for (a connect that could not start, a
+    /// terminal that was opened), at most [`NOTICES_KEPT`], oldest first; each `seq` is larger
+    /// than the last, so a reader shows the ones it has not seen (as toasts).
+    pub notices: Vec<Notice>,
+    /// Each SSO session and whether it is signed in; sign in with `Command::SignIn`.
+    pub sso_sessions: Vec<super::SsoSessionStatus>,
+    /// A role assumption waiting for an MFA code; answer with `Command::SupplyMfaCode`.
+    pub mfa_request: Option<super::MfaRequest>,
+    /// Account aliases by account id, where a profile of the account may list them.
+    pub account_aliases: BTreeMap<String, String>,
+}
+
+/// A user-facing message about something the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Increases by one per notice.
+    pub seq: u64,
+    pub level: NoticeLevel,
+    pub text: String,
+    /// What the user can do about it, as a button next to the text.
+    pub action: Option<NoticeAction>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+/// A follow-up the UI can offer with a notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoticeAction {
+    /// The profile's credentials are missing or expired: sign in (SSO) or refresh them.
+    SignIn { profile: String },
+    /// EC2 Instance Connect cannot reach the host: connect the same way through Session
+    /// Manager instead.
+    UseSessionManager {
+        host: crate::inventory::HostKey,
+        how: super::ConnectHow,
+    },
 }
 
 /// Regions scanned so far out of those known to need scanning; the total grows as each
@@ -138,17 +182,31 @@ impl Snapshot {
         self.routes.get(&host.key())
     }
 
+    /// Whether `host` matches the search `query`, judging `route:` terms by the host's best
+    /// route as last worked out.
+    pub fn matches(&self, query: &HostQuery, host: &Host) -> bool {
+        let best = self
+            .route(host)
+            .map(|report| report.best().map_or("none", |best| best.method.label()));
+        query.matches(host, best)
+    }
+
     /// `host`'s routes to `purpose`'s port, from what the inventory knows now.
     pub fn assess_route(&self, host: &Host, purpose: Purpose) -> RouteReport {
         let facts = RouteFacts::for_host(host, self.region_facts(host));
         route::assess(host, purpose, &facts)
     }
 
-    /// Works out the routes of the hosts in `scope` (every host when `None`) again, and drops
-    /// those of hosts that are gone.
-    pub(super) fn update_routes(&mut self, scope: Option<&AccountRegion>) {
+    /// Works out the routes of the hosts in the regions `scope` names (every host when `None`)
+    /// again, and drops those of hosts that are gone.
+    pub(super) fn update_routes(&mut self, scope: Option<&BTreeSet<AccountRegion>>) {
         let in_scope = |host: &Host| {
-            scope.is_none_or(|key| host.account_id == key.account_id && host.region == key.region)
+            scope.is_none_or(|regions| {
+                regions.contains(&AccountRegion {
+                    account_id: host.account_id.clone(),
+                    region: host.region.clone(),
+                })
+            })
         };
         let routes: Vec<(HostKey, RouteReport)> = self
             .hosts
@@ -294,7 +352,7 @@ mod tests {
             },
         );
         s.hosts.remove(2);
-        s.update_routes(Some(&key));
+        s.update_routes(Some(&BTreeSet::from([key])));
         assert_eq!(s.routes.len(), 3, "the removed host's route is gone");
         let web = s.route(&s.hosts[0]).expect("a route");
         let eic = web.routes.iter().find(|r| r.method == Method::Eic).unwrap();

@@ -39,3 +39,15 @@ pub async fn enabled_regions(
         .map(str::to_owned)
         .collect())
 }
+
+/// The account's alias (IAM `ListAccountAliases`), or `None` when it has none or the profile
+/// may not ask (read-only roles often may not). IAM is global: the call is signed for
+/// us-east-1 whatever the profile's region.
+pub async fn account_alias(sdk: &SdkConfig, calls: &CallBudget) -> Option<String> {
+    let config = aws_sdk_iam::config::Builder::from(sdk)
+        .region(aws_config::Region::from_static("us-east-1"))
+        .build();
+    let iam = aws_sdk_iam::Client::from_conf(config);
+    let answer = calls.call(iam.list_account_aliases().send()).await.ok()?;
+    answer.account_aliases().first().cloned()
+}

@@ -39,9 +39,13 @@ impl std::fmt::Display for CallFailure {
 }
 
 impl CallBudget {
-    /// Calls in flight at once unless configured otherwise: enough to scan ~30 regions of a
-    /// few accounts in a couple of round trips, few enough to stay clear of EC2's throttling.
-    pub const IN_FLIGHT: usize = 16;
+    /// Calls in flight at once unless configured otherwise. A refresh is latency-bound: a
+    /// large organisation (30 accounts × 17 regions) is ~3,000 calls of ~100 ms each, so at 16
+    /// in flight it would take 20 s, at 256 about 1.5 s. AWS throttles per account and region
+    /// (EC2: a bucket of 100 describe calls, refilled 20 a second), and one region's scan is
+    /// about seven calls, so a wide budget spread over regions stays far below it; the bound
+    /// is there for the process's own sockets.
+    pub const IN_FLIGHT: usize = 256;
     /// How long one call (the SDK's retries included) may take unless configured otherwise.
     pub const TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -27,7 +27,7 @@ mod search;
 mod security_groups;
 mod ssm;
 
-pub use account::{enabled_regions, identify};
+pub use account::{account_alias, enabled_regions, identify};
 pub use cache::{CachedRegion, InventoryCache};
 pub use calls::{CallBudget, CallFailure};
 pub use cidr::{Ipv4Cidr, NotACidr};

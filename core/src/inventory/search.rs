@@ -3,34 +3,123 @@
 //! People search for a host by whatever they remember of it: part of its name, an instance id,
 //! an IP, the profile or region, a tag value. Every whitespace-separated word must appear,
 //! case-insensitively, in at least one of those fields, so `prod eu-west` narrows instead of
-//! widening. One implementation, so the window and the command line always agree.
+//! widening. A word can also name the field it is about:
+//!
+//! | word | keeps hosts whose … |
+//! |---|---|
+//! | `tag:Env=prod` | tag `Env` (any case) has a value containing `prod`; `tag:Env` only asks for the tag |
+//! | `state:running` | EC2 state contains `running` |
+//! | `os:windows` | platform (`linux`, `windows`) contains `windows` |
+//! | `route:ssm` | best route is SSM (`eic`, `ssm`, `direct`, or `none` when every route is blocked) |
+//! | `account:1111` | account id contains `1111` |
+//! | `region:eu` | region contains `eu` |
+//! | `profile:dev` | profile contains `dev` |
+//!
+//! A word with an unknown field name (`foo:bar`) is searched as plain text. One implementation,
+//! so the window and the command line always agree.
 
 use super::Host;
 
-/// The parsed search text: lower-cased words, each of which a host must match.
+/// The parsed search text: terms a host must all match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostQuery {
-    words: Vec<String>,
+    terms: Vec<Term>,
+}
+
+/// One word of the query, lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Term {
+    /// Contained in one of the searchable fields.
+    Text(String),
+    Tag {
+        key: String,
+        value: Option<String>,
+    },
+    State(String),
+    Os(String),
+    Route(String),
+    Account(String),
+    Region(String),
+    Profile(String),
+}
+
+impl Term {
+    fn parse(word: &str) -> Self {
+        let word = word.to_lowercase();
+        let Some((field, value)) = word.split_once(':') else {
+            return Self::Text(word);
+        };
+        let value = value.to_owned();
+        match field {
+            "tag" => match value.split_once('=') {
+                Some((key, value)) => Self::Tag {
+                    key: key.to_owned(),
+                    value: Some(value.to_owned()),
+                },
+                None => Self::Tag {
+                    key: value,
+                    value: None,
+                },
+            },
+            "state" => Self::State(value),
+            "os" => Self::Os(value),
+            "route" => Self::Route(value),
+            "account" => Self::Account(value),
+            "region" => Self::Region(value),
+            "profile" => Self::Profile(value),
+            _ => Self::Text(word),
+        }
+    }
+
+    fn matches(&self, host: &Host, best_route: Option<&str>) -> bool {
+        let contains = contains_ignoring_case;
+        match self {
+            Self::Text(word) => searchable_fields(host).any(|field| contains(field, word)),
+            Self::Tag { key, value } => host.tags.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case(key) && value.as_ref().is_none_or(|value| contains(v, value))
+            }),
+            Self::State(state) => host.state.as_str().contains(state.as_str()),
+            Self::Os(os) => host.platform.as_str().contains(os.as_str()),
+            Self::Route(route) => best_route.is_some_and(|best| best.eq_ignore_ascii_case(route)),
+            Self::Account(account) => host.account_id.contains(account.as_str()),
+            Self::Region(region) => host.region.contains(region.as_str()),
+            Self::Profile(profile) => contains(&host.profile, profile),
+        }
+    }
 }
 
 impl HostQuery {
     pub fn parse(text: &str) -> Self {
         Self {
-            words: text.split_whitespace().map(str::to_lowercase).collect(),
+            terms: text.split_whitespace().map(Term::parse).collect(),
         }
     }
 
     /// Whether the query keeps every host.
     pub fn is_empty(&self) -> bool {
-        self.words.is_empty()
+        self.terms.is_empty()
     }
 
-    /// Whether every word appears in one of the host's searchable fields.
-    pub fn matches(&self, host: &Host) -> bool {
-        self.words.iter().all(|word| {
-            searchable_fields(host).any(|field| field.to_lowercase().contains(word.as_str()))
-        })
+    /// Whether `host` matches every term. `best_route` is the method of the host's best route
+    /// (`EIC`, `SSM`, `Direct`; any case), `"none"` when every route is blocked, or `None` when
+    /// its routes are not known yet, which no `route:` term matches.
+    pub fn matches(&self, host: &Host, best_route: Option<&str>) -> bool {
+        self.terms.iter().all(|term| term.matches(host, best_route))
     }
+}
+
+/// Whether `field` contains `part` (already lower-case), ignoring case. The window runs this
+/// over every host at each keystroke, so ASCII text (nearly all of it) is compared in place
+/// rather than lower-cased into a new string.
+fn contains_ignoring_case(field: &str, part: &str) -> bool {
+    if !field.is_ascii() || !part.is_ascii() {
+        return field.to_lowercase().contains(part);
+    }
+    let (field, part) = (field.as_bytes(), part.as_bytes());
+    part.is_empty()
+        || field
+            .windows(part.len())
+            .any(|window| window.eq_ignore_ascii_case(part))
 }
 
 fn searchable_fields(host: &Host) -> impl Iterator<Item = &str> {
@@ -56,7 +145,11 @@ mod tests {
         Host {
             instance_id: "i-0abc123def4567890".to_owned(),
             name: Some("Web-EIC-1".to_owned()),
-            tags: [("Team".to_owned(), "Payments".to_owned())].into(),
+            tags: [
+                ("Team".to_owned(), "Payments".to_owned()),
+                ("Env".to_owned(), "prod".to_owned()),
+            ]
+            .into(),
             state: InstanceState::Running,
             platform: Platform::Linux,
             private_ip: Some("10.1.2.3".to_owned()),
@@ -75,7 +168,7 @@ mod tests {
     }
 
     fn matches(text: &str) -> bool {
-        HostQuery::parse(text).matches(&web_host())
+        HostQuery::parse(text).matches(&web_host(), Some("EIC"))
     }
 
     #[test]
@@ -131,7 +224,62 @@ mod tests {
             public_ip: None,
             ..web_host()
         };
-        assert!(HostQuery::parse("i-0abc").matches(&host));
-        assert!(!HostQuery::parse("10.1").matches(&host));
+        assert!(HostQuery::parse("i-0abc").matches(&host, None));
+        assert!(!HostQuery::parse("10.1").matches(&host, None));
+    }
+
+    #[test]
+    fn tag_terms_match_the_key_in_any_case_and_part_of_the_value() {
+        assert!(matches("tag:env=prod"));
+        assert!(matches("tag:ENV=Pro"));
+        assert!(matches("tag:team"));
+        assert!(!matches("tag:env=staging"));
+        assert!(!matches("tag:owner"));
+        assert!(
+            !matches("tag:payments"),
+            "a tag term names a key, not a value"
+        );
+    }
+
+    #[test]
+    fn field_terms_match_only_their_field() {
+        for text in [
+            "state:running",
+            "state:RUN",
+            "os:linux",
+            "account:1111",
+            "region:eu-west",
+            "profile:prod",
+            "route:eic",
+        ] {
+            assert!(matches(text), "{text} should match");
+        }
+        for text in [
+            "state:stopped",
+            "os:windows",
+            "account:9999",
+            "region:us-",
+            "profile:dev",
+            "route:ssm",
+        ] {
+            assert!(!matches(text), "{text} should not match");
+        }
+        assert!(matches("web os:linux tag:env=prod"), "terms combine");
+    }
+
+    #[test]
+    fn a_route_term_needs_the_route_to_be_known() {
+        let host = web_host();
+        assert!(HostQuery::parse("route:none").matches(&host, Some("none")));
+        assert!(!HostQuery::parse("route:eic").matches(&host, None));
+        assert!(HostQuery::parse("web").matches(&host, None));
+    }
+
+    #[test]
+    fn an_unknown_field_name_is_plain_text() {
+        assert!(!matches("color:blue"));
+        let mut host = web_host();
+        host.tags.insert("Url".into(), "http://x".into());
+        assert!(HostQuery::parse("http://x").matches(&host, None));
     }
 }

@@ -3,6 +3,12 @@
 //! Builders here are pure (argument vectors from a description), so every command line is
 //! unit-tested on every OS; spawning is left to the caller.
 
+pub mod rdp;
 mod ssh;
+pub mod ssh_config;
+pub mod terminal;
+pub mod windows_password;
 
-pub use ssh::{SshCommand, known_hosts_file};
+pub use ssh::{
+    SshCommand, SshTransport, data_dir, first_use_override, known_hosts_file, proxy_command,
+};

@@ -13,6 +13,14 @@ pub struct AwsFiles {
     pub fallback_region: Option<String>,
     /// `AWS_CA_BUNDLE`, trusted by every profile.
     pub ca_bundle_env: Option<PathBuf>,
+    /// Where SSO tokens are cached, shared with the AWS CLI: `~/.aws/sso/cache`.
+    pub sso_cache_dir: PathBuf,
+    /// Whether `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are set: they then appear as
+    /// the pseudo-profile [`super::ENVIRONMENT_PROFILE`].
+    pub environment_credentials: bool,
+    /// Bastionless's own record of which SSO sessions have account discovery on, and what it
+    /// found ([`crate::sso::Discovery`]).
+    pub discovery_file: PathBuf,
 }
 
 impl AwsFiles {
@@ -37,17 +45,32 @@ impl AwsFiles {
             ca_bundle_env: std::env::var_os("AWS_CA_BUNDLE")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
+            sso_cache_dir: home.join(".aws").join("sso").join("cache"),
+            discovery_file: directories::ProjectDirs::from("", "", "bastionless")
+                .map(|dirs| dirs.config_dir().to_path_buf())
+                .unwrap_or_else(|| home.join(".config").join("bastionless"))
+                .join("sso-discovery.json"),
+            environment_credentials: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+                .iter()
+                .all(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty())),
         }
     }
 
-    /// Explicit paths (tests, the simulator, `--demo`).
+    /// Explicit paths (tests, the simulator, `--demo`); SSO tokens are cached in `sso/cache`
+    /// beside the config file, as `~/.aws/sso/cache` is beside `~/.aws/config`.
     pub fn at(config: impl Into<PathBuf>, credentials: impl Into<PathBuf>) -> Self {
+        let config = config.into();
+        let dir = config.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let sso_cache_dir = dir.join("sso").join("cache");
         Self {
-            config: config.into(),
+            config,
             credentials: credentials.into(),
             preferred_profile: None,
             fallback_region: None,
             ca_bundle_env: None,
+            sso_cache_dir,
+            environment_credentials: false,
+            discovery_file: dir.join("bastionless-sso-discovery.json"),
         }
     }
 }

@@ -228,4 +228,64 @@ mod tests {
         let file = parse("[profile a\nregion = us-east-1\n");
         assert_eq!(file.sections[0].problems.len(), 1);
     }
+
+    mod properties {
+        use super::super::parse;
+        use proptest::prelude::*;
+
+        /// Lines of anything a hand-edited file may hold: headers, settings, comments, junk.
+        fn line() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "\\[[ a-z-]{0,12}\\]?".prop_map(String::from),
+                "[ \\t]{0,2}[a-z_]{1,10}[ ]?=[ ]?[ -~]{0,20}".prop_map(String::from),
+                "[#;][ -~]{0,20}".prop_map(String::from),
+                "[ -~\\t]{0,30}".prop_map(String::from),
+                "\\PC{0,10}".prop_map(String::from),
+            ]
+        }
+
+        proptest! {
+            /// Whatever the text, parsing returns, and every line lands in exactly one place:
+            /// a section's raw text or the lines before the first header.
+            #[test]
+            fn any_text_parses_and_every_line_is_kept(lines in prop::collection::vec(line(), 0..40)) {
+                let text = lines.join("\n");
+                let file = parse(&text);
+                let in_sections: usize = file.sections.iter().map(|s| s.raw.lines().count()).sum();
+                let before_first = text
+                    .lines()
+                    .position(|l| l.trim().starts_with('['))
+                    .unwrap_or(text.lines().count());
+                prop_assert_eq!(in_sections + before_first, text.lines().count());
+                let raw: String = file.sections.iter().map(|s| s.raw.as_str()).collect();
+                let tail: String = text.lines().skip(before_first).map(|l| format!("{l}\n")).collect();
+                prop_assert_eq!(raw, tail);
+            }
+
+            /// Well-formed sections written out and read back give the same headers and settings.
+            #[test]
+            fn written_sections_read_back_the_same(
+                sections in prop::collection::vec(
+                    ("[a-z][a-z0-9-]{0,10}", prop::collection::vec(("[a-z][a-z_]{0,10}", "[A-Za-z0-9/:.+-]{1,20}"), 0..6)),
+                    0..8,
+                )
+            ) {
+                let mut text = String::new();
+                for (name, settings) in &sections {
+                    text += &format!("[profile {name}]\n");
+                    for (key, value) in settings {
+                        text += &format!("{key} = {value}\n");
+                    }
+                }
+                let file = parse(&text);
+                prop_assert_eq!(file.sections.len(), sections.len());
+                for (parsed, (name, settings)) in file.sections.iter().zip(&sections) {
+                    prop_assert_eq!(&parsed.header, &format!("profile {name}"));
+                    prop_assert!(parsed.problems.is_empty());
+                    let expected: Vec<(String, String)> = settings.clone();
+                    prop_assert_eq!(&parsed.properties, &expected);
+                }
+            }
+        }
+    }
 }

@@ -6,15 +6,25 @@
 //! Valid sections are handed to `aws-config` unchanged, so credential chains, `credential_process`
 //! and SSO behave exactly as in the AWS tools.
 
+mod chain;
 mod files;
 mod ini;
+mod provider;
 mod sdk;
 
+pub use chain::{CredentialSource, Secret};
 pub use files::AwsFiles;
+pub use provider::{MfaPrompt, set_default_mfa_prompt, set_mfa_prompt};
+pub(crate) use sdk::anonymous_sdk_config;
 
+pub use crate::sso::{SsoSession, SsoSessionKey};
 use ini::{IniFile, Section};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The name of the pseudo-profile that stands for `AWS_ACCESS_KEY_ID` and friends.
+pub const ENVIRONMENT_PROFILE: &str = "(environment)";
 
 /// A profile Bastionless can use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +39,15 @@ pub struct Profile {
     /// the setting; Bastionless trusts both, since the variable usually names a corporate root
     /// every profile needs while the setting names what one profile's endpoint needs.
     pub ca_bundles: Vec<PathBuf>,
+    /// Where its credentials come from.
+    pub credentials: CredentialSource,
+}
+
+impl Profile {
+    /// The SSO session this profile signs in through, if any.
+    pub fn sso_session(&self) -> Option<&SsoSessionKey> {
+        self.credentials.sso_session()
+    }
 }
 
 /// A profile that exists in the files but cannot be used as written.
@@ -46,8 +65,15 @@ pub struct ProfileCatalog {
     pub broken: Vec<BrokenProfile>,
     /// The profile named by `AWS_PROFILE`, when it exists.
     pub preferred: Option<String>,
-    /// Problems that belong to no profile (lines before the first section).
+    /// Problems that belong to no profile (lines before the first section, a broken
+    /// `[sso-session]` section).
     pub warnings: Vec<String>,
+    /// Every SSO session: `[sso-session]` sections and legacy profiles' start URLs.
+    pub sso_sessions: Arc<Vec<SsoSession>>,
+    /// Where SSO tokens are cached.
+    pub sso_cache_dir: PathBuf,
+    /// The SSO sessions with account discovery on: their accounts and roles are profiles.
+    pub discovering: Vec<String>,
     /// The valid sections of the config and credentials files, for `aws-config`.
     usable_config: String,
     usable_credentials: String,
@@ -72,9 +98,20 @@ impl ProfileCatalog {
             &files.credentials.display().to_string(),
             files.fallback_region.as_deref(),
         );
+        if files.environment_credentials {
+            catalog.add_environment_profile(files.fallback_region.as_deref());
+        }
+        catalog.sso_cache_dir = files.sso_cache_dir.clone();
+        match crate::sso::Discovery::load(&files.discovery_file) {
+            Ok(discovery) => catalog.add_discovered_profiles(&discovery),
+            Err(problem) => catalog.warnings.push(problem),
+        }
         if let Some(bundle) = &files.ca_bundle_env {
             for profile in &mut catalog.profiles {
                 profile.ca_bundles.insert(0, bundle.clone());
+            }
+            for session in Arc::make_mut(&mut catalog.sso_sessions) {
+                session.ca_bundles.insert(0, bundle.clone());
             }
         }
         catalog.preferred = files
@@ -126,9 +163,42 @@ impl ProfileCatalog {
                 .push((section, credentials_label));
         }
 
+        let mut sessions = BTreeMap::new();
+        for section in &config.sections {
+            if let Some(name) = section.header.strip_prefix("sso-session ") {
+                match sso_session(name.trim(), section, config_label) {
+                    Ok(session) => {
+                        sessions.insert(name.trim().to_owned(), session);
+                    }
+                    Err(problem) => catalog.warnings.push(problem),
+                }
+            }
+        }
         let mut broken_names = Vec::new();
+        let mut settings = BTreeMap::new();
         for (name, gathered) in &by_name {
-            match assess(name, gathered, config_label, fallback_region) {
+            match merged(gathered) {
+                Ok(merged) => {
+                    settings.insert(name.clone(), merged);
+                }
+                Err(error) => {
+                    broken_names.push(name.clone());
+                    catalog.broken.push(BrokenProfile {
+                        name: name.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        for (name, merged) in &settings {
+            let assessed = assess(
+                name,
+                merged,
+                || chain::resolve(name, &settings, &sessions),
+                config_label,
+                fallback_region,
+            );
+            match assessed {
                 Ok(profile) => catalog.profiles.push(profile),
                 Err(error) => {
                     broken_names.push(name.clone());
@@ -139,6 +209,8 @@ impl ProfileCatalog {
                 }
             }
         }
+        catalog.broken.sort_by(|a, b| a.name.cmp(&b.name));
+        catalog.sso_sessions = Arc::new(all_sso_sessions(sessions, &catalog.profiles));
         catalog.usable_config = usable_text(&config, |s| {
             config_profile_name(&s.header).is_none_or(|n| !broken_names.iter().any(|b| b == n))
         });
@@ -165,16 +237,10 @@ fn config_profile_name(header: &str) -> Option<&str> {
         .filter(|n| !n.is_empty())
 }
 
-/// Decides whether one profile is usable, merging its sections (later settings win, config file
-/// settings over credentials file ones only where both set the same key — as the AWS tools do).
-fn assess(
-    name: &str,
-    gathered: &Gathered,
-    config_label: &str,
-    fallback_region: Option<&str>,
-) -> Result<Profile, String> {
+/// One profile's settings from all its sections (later settings win), or its syntax problems.
+fn merged(gathered: &Gathered) -> Result<chain::Settings, String> {
     let mut problems = Vec::new();
-    let mut settings: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut settings = chain::Settings::new();
     for (section, label) in &gathered.sections {
         for problem in &section.problems {
             problems.push(format!(
@@ -183,19 +249,31 @@ fn assess(
             ));
         }
         for (key, value) in &section.properties {
-            settings.insert(key, value);
+            settings.insert(key.clone(), value.clone());
         }
     }
-    if !problems.is_empty() {
-        return Err(format!(
+    if problems.is_empty() {
+        Ok(settings)
+    } else {
+        Err(format!(
             "{}. Fix or remove {}.",
             problems.join("; "),
             plural_lines(problems.len())
-        ));
+        ))
     }
+}
+
+/// Decides whether one profile is usable: it needs a region besides its credentials.
+fn assess(
+    name: &str,
+    settings: &chain::Settings,
+    credentials: impl FnOnce() -> Result<CredentialSource, String>,
+    config_label: &str,
+    fallback_region: Option<&str>,
+) -> Result<Profile, String> {
     let region = settings
         .get("region")
-        .copied()
+        .map(String::as_str)
         .or(fallback_region)
         .map(str::to_owned)
         .ok_or_else(|| {
@@ -205,13 +283,143 @@ fn assess(
     Ok(Profile {
         name: name.to_owned(),
         region,
-        endpoint_url: settings.get("endpoint_url").map(|u| u.to_string()),
+        endpoint_url: settings.get("endpoint_url").cloned(),
         ca_bundles: settings
             .get("ca_bundle")
             .map(PathBuf::from)
             .into_iter()
             .collect(),
+        credentials: credentials()?,
     })
+}
+
+/// An `[sso-session NAME]` section, or why it cannot be used.
+fn sso_session(name: &str, section: &Section, config_label: &str) -> Result<SsoSession, String> {
+    let get = |key: &str| {
+        section
+            .properties
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(problem) = section.problems.first() {
+        return Err(format!(
+            "{config_label} line {}: {} (in [sso-session {name}])",
+            problem.line, problem.message
+        ));
+    }
+    let (Some(start_url), Some(region)) = (get("sso_start_url"), get("sso_region")) else {
+        return Err(format!(
+            "[sso-session {name}] in {config_label} needs sso_start_url and sso_region"
+        ));
+    };
+    Ok(SsoSession {
+        key: SsoSessionKey::Named(name.to_owned()),
+        start_url,
+        region,
+        scopes: get("sso_registration_scopes")
+            .map(|s| {
+                s.split(',')
+                    .map(|x| x.trim().to_owned())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        endpoint_url: get("endpoint_url"),
+        ca_bundles: get("ca_bundle").map(PathBuf::from).into_iter().collect(),
+    })
+}
+
+/// The named sessions (taking an endpoint and CAs from the first profile using one that has
+/// none of its own) and one legacy session per distinct start URL of legacy profiles.
+fn all_sso_sessions(named: BTreeMap<String, SsoSession>, profiles: &[Profile]) -> Vec<SsoSession> {
+    let mut sessions: Vec<SsoSession> = named.into_values().collect();
+    for profile in profiles {
+        let Some(key) = profile.sso_session() else {
+            continue;
+        };
+        match sessions.iter_mut().find(|s| &s.key == key) {
+            Some(session) => {
+                if session.endpoint_url.is_none() {
+                    session.endpoint_url = profile.endpoint_url.clone();
+                }
+                if session.ca_bundles.is_empty() {
+                    session.ca_bundles = profile.ca_bundles.clone();
+                }
+            }
+            None => {
+                if let SsoSessionKey::Legacy { start_url, region } = key {
+                    let mut session = SsoSession::legacy(start_url, region);
+                    session.endpoint_url = profile.endpoint_url.clone();
+                    session.ca_bundles = profile.ca_bundles.clone();
+                    sessions.push(session);
+                }
+            }
+        }
+    }
+    sessions
+}
+
+impl ProfileCatalog {
+    /// Adds the pseudo-profile for credentials in the environment (`AWS_ACCESS_KEY_ID`, …).
+    fn add_environment_profile(&mut self, region: Option<&str>) {
+        match region {
+            Some(region) => self.profiles.push(Profile {
+                name: ENVIRONMENT_PROFILE.to_owned(),
+                region: region.to_owned(),
+                endpoint_url: std::env::var("AWS_ENDPOINT_URL")
+                    .ok()
+                    .filter(|u| !u.is_empty()),
+                ca_bundles: Vec::new(),
+                credentials: CredentialSource::Environment,
+            }),
+            None => self.broken.push(BrokenProfile {
+                name: ENVIRONMENT_PROFILE.to_owned(),
+                error: "AWS_ACCESS_KEY_ID is set but no region: set AWS_REGION too.".to_owned(),
+            }),
+        }
+    }
+
+    /// A profile per account and role that account discovery found for an opted-in session,
+    /// unless a configured profile already uses that session, account and role.
+    fn add_discovered_profiles(&mut self, discovery: &crate::sso::Discovery) {
+        let sessions = self.sso_sessions.clone();
+        for session in sessions.iter() {
+            let label = session.key.label();
+            let Some(found) = discovery.sessions.get(label).filter(|d| d.enabled) else {
+                continue;
+            };
+            self.discovering.push(label.to_owned());
+            for role in &found.roles {
+                let configured = self.profiles.iter().any(|p| {
+                    matches!(&p.credentials, CredentialSource::Sso { session: s, account_id, role_name }
+                        if *s == session.key && *account_id == role.account_id && *role_name == role.role_name)
+                });
+                let name = role.profile_name(label);
+                if configured || self.get(&name).is_some() {
+                    continue;
+                }
+                self.profiles.push(Profile {
+                    name,
+                    region: session.region.clone(),
+                    endpoint_url: session.endpoint_url.clone(),
+                    ca_bundles: session.ca_bundles.clone(),
+                    credentials: CredentialSource::Sso {
+                        session: session.key.clone(),
+                        account_id: role.account_id.clone(),
+                        role_name: role.role_name.clone(),
+                    },
+                });
+            }
+        }
+    }
+
+    /// The SSO session `name` (an `[sso-session]` name, or a legacy start URL).
+    pub fn sso_session(&self, name: &str) -> Option<&SsoSession> {
+        self.sso_sessions.iter().find(|s| s.key.label() == name)
+    }
 }
 
 fn plural_lines(count: usize) -> &'static str {
@@ -242,7 +450,7 @@ mod tests {
     fn profiles_from_both_files_are_merged_by_name() {
         let c = catalog(
             "[profile prod]\nregion = us-east-1\n[default]\nregion = eu-west-1\n",
-            "[prod]\naws_access_key_id = AKIA\naws_secret_access_key = s\n[default]\naws_access_key_id = x\n",
+            "[prod]\naws_access_key_id = AKIA\naws_secret_access_key = s\n[default]\naws_access_key_id = x\naws_secret_access_key = y\n",
         );
         let names: Vec<_> = c.profiles.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["default", "prod"]);
@@ -253,14 +461,14 @@ mod tests {
     #[test]
     fn a_garbage_line_breaks_only_its_profile_and_says_where() {
         let c = catalog(
-            "[profile good]\nregion = us-east-1\n[profile bad]\nregion = us-east-1\noops no equals\n",
+            "[profile good]\nregion = us-east-1\ncredential_process = x\n[profile bad]\nregion = us-east-1\noops no equals\n",
             "",
         );
         assert_eq!(c.profiles.len(), 1);
         assert_eq!(c.broken.len(), 1);
         assert_eq!(c.broken[0].name, "bad");
         assert!(
-            c.broken[0].error.contains("config line 5"),
+            c.broken[0].error.contains("config line 6"),
             "{}",
             c.broken[0].error
         );
@@ -270,7 +478,10 @@ mod tests {
 
     #[test]
     fn a_profile_without_a_region_says_how_to_add_one() {
-        let c = catalog("[profile noregion]\noutput = json\n", "");
+        let c = catalog(
+            "[profile noregion]\noutput = json\ncredential_process = x\n",
+            "",
+        );
         assert_eq!(c.broken.len(), 1);
         assert!(
             c.broken[0].error.contains("region = us-east-1"),
@@ -283,7 +494,7 @@ mod tests {
     #[test]
     fn the_environment_region_serves_profiles_that_name_none() {
         let c = ProfileCatalog::from_texts(
-            "[profile a]\n",
+            "[profile a]\ncredential_process = /bin/false\n",
             "config",
             "",
             "credentials",
@@ -295,10 +506,32 @@ mod tests {
     #[test]
     fn sso_session_sections_are_not_profiles_but_are_kept_for_the_sdk() {
         let c = catalog(
-            "[sso-session corp]\nsso_start_url = https://x\nsso_region = us-east-1\n[profile a]\nsso_session = corp\nregion = us-east-1\n",
+            "[sso-session corp]\nsso_start_url = https://x\nsso_region = us-east-1\n[profile a]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Admin\nregion = us-east-1\n",
             "",
         );
-        assert_eq!(c.profiles.len(), 1);
+        assert_eq!(c.profiles.len(), 1, "{:?}", c.broken);
         assert!(c.usable_config.contains("[sso-session corp]"));
+        assert_eq!(
+            c.get("a").and_then(Profile::sso_session),
+            Some(&SsoSessionKey::Named("corp".into()))
+        );
+        assert_eq!(
+            c.sso_session("corp").map(|s| s.start_url.as_str()),
+            Some("https://x")
+        );
+    }
+
+    #[test]
+    fn environment_credentials_are_a_profile_of_their_own_and_need_a_region() {
+        let mut with_region = catalog("", "");
+        with_region.add_environment_profile(Some("eu-west-1"));
+        let env = with_region
+            .get(ENVIRONMENT_PROFILE)
+            .expect("the pseudo-profile");
+        assert_eq!(env.credentials, CredentialSource::Environment);
+        assert_eq!(env.region, "eu-west-1");
+        let mut without = catalog("", "");
+        without.add_environment_profile(None);
+        assert!(without.broken[0].error.contains("AWS_REGION"));
     }
 }

@@ -1,15 +1,17 @@
 //! An `aws-config` SDK configuration per profile.
 //!
 //! The SDK reads only the valid sections (so one broken profile cannot break the others), and
-//! each profile's credentials come from that profile alone: the default chain would let
-//! `AWS_ACCESS_KEY_ID` in the environment silently replace every profile's identity.
+//! each profile's credentials come from that profile alone, through [`ProfileCredentials`]: the
+//! default chain would let `AWS_ACCESS_KEY_ID` in the environment silently replace every
+//! profile's identity.
 //!
 //! The Rust SDK does not read `ca_bundle` / `AWS_CA_BUNDLE` itself, so a profile that names one
 //! gets its own HTTPS client trusting the OS roots plus that bundle.
 
+use super::provider::ProfileCredentials;
 use super::{Profile, ProfileCatalog};
-use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use std::path::PathBuf;
@@ -24,20 +26,57 @@ impl ProfileCatalog {
                 self.usable_credentials.clone(),
             )
             .build();
-        let credentials = ProfileFileCredentialsProvider::builder()
-            .profile_files(files.clone())
-            .profile_name(&profile.name)
-            .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .profile_files(files)
             .profile_name(&profile.name)
             .region(Region::new(profile.region.clone()))
-            .credentials_provider(credentials);
+            .no_credentials();
+        // Explicitly, for profiles with no section of their own (discovered SSO roles, the
+        // environment).
+        if let Some(url) = &profile.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
         if !profile.ca_bundles.is_empty() {
             loader = trusting_bundles(loader, &profile.ca_bundles).await?;
         }
-        Ok(loader.load().await)
+        let base = loader.load().await;
+        let credentials = ProfileCredentials {
+            profile: profile.name.clone(),
+            source: profile.credentials.clone(),
+            base: base.clone(),
+            sso_sessions: self.sso_sessions.clone(),
+            sso_cache_dir: self.sso_cache_dir.clone(),
+        };
+        Ok(base
+            .into_builder()
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .build())
     }
+}
+
+/// A configuration with no credentials, for services that are not signed (SSO OIDC and the
+/// access portal): `region`, an optional `endpoint_url`, and the OS roots plus `bundles`.
+pub(crate) async fn anonymous_sdk_config(
+    region: &str,
+    endpoint_url: Option<&str>,
+    bundles: &[PathBuf],
+) -> Result<SdkConfig, String> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .profile_files(
+            EnvConfigFiles::builder()
+                .with_contents(EnvConfigFileKind::Config, String::new())
+                .with_contents(EnvConfigFileKind::Credentials, String::new())
+                .build(),
+        )
+        .region(Region::new(region.to_owned()))
+        .no_credentials();
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if !bundles.is_empty() {
+        loader = trusting_bundles(loader, bundles).await?;
+    }
+    Ok(loader.load().await)
 }
 
 /// `loader` with an HTTPS client that trusts the OS roots and the PEM certificates in `bundles`.

@@ -102,6 +102,12 @@ impl Tunnels {
         }
     }
 
+    /// Every tunnel's status now, with byte counts up to this moment (reports come at most
+    /// about four times a second): a last look before the app exits.
+    pub fn statuses_now(&self) -> Vec<TunnelStatus> {
+        self.registry.statuses(std::time::Instant::now())
+    }
+
     /// Closes a running tunnel (its listener and every connection), or dismisses a finished one.
     /// False when there is no such tunnel.
     pub fn close(&self, id: TunnelId) -> bool {

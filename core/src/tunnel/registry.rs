@@ -280,6 +280,16 @@ impl Registry {
         self.change(|state| state.push_event(id, kind));
     }
 
+    /// Every tunnel's status at `now`, leaving the events for the next report.
+    pub(super) fn statuses(&self, now: Instant) -> Vec<TunnelStatus> {
+        let mut state = self.lock();
+        state
+            .tunnels
+            .iter_mut()
+            .map(|(id, record)| record.status(*id, now))
+            .collect()
+    }
+
     /// Every tunnel's status at `now`, the events since the last report, and whether bytes are
     /// still moving (then the publisher reports again shortly).
     pub(super) fn report(&self, now: Instant) -> (TunnelReport, bool) {

@@ -48,6 +48,9 @@ pub struct SsmRoute {
     profile: String,
     instance_id: String,
     port: u16,
+    /// A host the instance forwards to (`AWS-StartPortForwardingSessionToRemoteHost`), instead
+    /// of the port on the instance itself.
+    remote_host: Option<String>,
     api: Arc<SsmSessionApi>,
     config: SessionConfig,
     /// The listener's port-forwarding session, started by its first connection. Dropping it
@@ -72,7 +75,7 @@ impl SsmRoute {
             self.api.clone(),
             &self.instance_id,
             self.port,
-            None,
+            self.remote_host.clone(),
             self.config.clone(),
         )
         .await
@@ -100,10 +103,24 @@ impl Route {
             profile: profile.into(),
             instance_id: instance_id.into(),
             port,
+            remote_host: None,
             api: Arc::new(api),
             config,
             session: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// The same Session Manager route, forwarding to `host` as the instance reaches it (a
+    /// database, another instance) instead of to the instance itself. EIC routes reach only
+    /// the instance, so they are returned unchanged.
+    pub fn to_remote_host(self, host: String) -> Self {
+        match self {
+            Self::Ssm(ssm) => Self::Ssm(SsmRoute {
+                remote_host: Some(host),
+                ..ssm
+            }),
+            eic @ Self::Eic(_) => eic,
+        }
     }
 
     /// An EIC route for `request`, signed with credentials from `credentials` (the profile's

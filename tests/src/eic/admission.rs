@@ -142,6 +142,9 @@ pub fn admit(
     };
     let scenario = &world.scenario;
     let caller = authenticate(scenario, &http_request, now)?;
+    if world.faults.credentials_expired(&caller.profile.name) {
+        return Err(expired_token());
+    }
     let params = QueryParams::parse(query, b"")
         .map_err(|_| Rejection::invalid_parameter("The query string is not valid UTF-8."))?;
 
@@ -182,7 +185,12 @@ pub fn admit(
     };
 
     let action = "ec2-instance-connect:OpenTunnel";
-    if !caller.profile.may(action) {
+    let endpoint_arn = format!(
+        "arn:aws:ec2:{}:{}:instance-connect-endpoint/{endpoint_id}",
+        caller.region,
+        caller.account()
+    );
+    if !caller.profile.may_on(action, &endpoint_arn) {
         return Err(Rejection::new(
             StatusCode::FORBIDDEN,
             "AccessDeniedException",
@@ -191,6 +199,17 @@ pub fn admit(
                 account = caller.account(),
                 user = caller.profile.user_name(),
                 region = caller.region,
+            ),
+        ));
+    }
+    if !caller.profile.may_tunnel_to(remote_port) {
+        return Err(Rejection::new(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            format!(
+                "User: arn:aws:iam::{account}:user/{user} is not authorized to perform: {action} on resource: {endpoint_arn} because no identity-based policy allows the {action} action with ec2-instance-connect:remotePort {remote_port}",
+                account = caller.account(),
+                user = caller.profile.user_name(),
             ),
         ));
     }
@@ -299,7 +318,16 @@ pub fn authenticate<'s>(
             "SignatureDoesNotMatch",
             format!("Credential should be scoped to a valid region, not '{region}'."),
         ),
+        AuthError::ExpiredToken => expired_token(),
     })
+}
+
+fn expired_token() -> Rejection {
+    Rejection::new(
+        StatusCode::FORBIDDEN,
+        "ExpiredToken",
+        "The security token included in the request is expired".to_owned(),
+    )
 }
 
 fn missing(name: &str) -> Rejection {

@@ -13,6 +13,7 @@
 //! | a text frame from the client | 1003 |
 //! | simulator stopping | 1001 |
 //! | client closed | the client's Close, echoed |
+//! | cut by a test (fault injection) | none: the connection just ends |
 
 use std::time::Duration;
 
@@ -73,7 +74,8 @@ pub async fn run(
         }
     };
     let time_limit = world.clock.real_duration(max_duration);
-    let ending = carry(&mut sink, &mut stream, target, time_limit, shutdown).await;
+    let cut = world.faults.tunnel_cut(&endpoint_id);
+    let ending = carry(&mut sink, &mut stream, target, time_limit, cut, shutdown).await;
     tracing::debug!(%endpoint_id, ?ending, "tunnel ended");
     match ending {
         Ending::ClientClosed => {
@@ -100,6 +102,8 @@ pub async fn run(
             .await;
         }
         Ending::Stopping => close(&mut sink, &mut stream, CloseCode::Away, "").await,
+        // Dropping the WebSocket without a Close frame is the fault.
+        Ending::Cut => tracing::info!(%endpoint_id, "tunnel cut (injected)"),
     }
     drop(slot);
 }
@@ -111,6 +115,8 @@ enum Ending {
     TimeUp,
     TextFrame,
     Stopping,
+    /// A test cut the connection (fault injection).
+    Cut,
 }
 
 async fn carry(
@@ -118,6 +124,7 @@ async fn carry(
     stream: &mut Stream,
     target: BoxedIo,
     time_limit: Duration,
+    cut: impl std::future::Future<Output = ()>,
     mut shutdown: ShutdownSignal,
 ) -> Ending {
     let (mut from_target, mut to_target) = tokio::io::split(target);
@@ -159,6 +166,7 @@ async fn carry(
         ending = upstream => ending,
         ending = downstream => ending,
         () = tokio::time::sleep(time_limit) => Ending::TimeUp,
+        () = cut => Ending::Cut,
         () = stopped(&mut shutdown) => Ending::Stopping,
     }
 }

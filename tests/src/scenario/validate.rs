@@ -30,6 +30,23 @@ pub(super) fn validate(scenario: &Scenario) -> Result<(), ScenarioError> {
         return invalid("`regions` is empty; list at least one region, e.g. \"us-east-1\"");
     }
 
+    if let Some(problem) = scenario.data_channel_faults.problem() {
+        return invalid(format!("[data_channel_faults]: {problem}"));
+    }
+    for (index, rule) in scenario.faults.iter().enumerate() {
+        if let Some(problem) = rule.problem() {
+            return invalid(format!("[[faults]] number {}: {problem}", index + 1));
+        }
+        for region in &rule.regions {
+            listed(
+                &regions,
+                region,
+                || format!("[[faults]] number {}", index + 1),
+                "region",
+            )?;
+        }
+    }
+
     let accounts = unique(
         "account id",
         scenario.accounts.iter().map(|a| a.id.as_str()),

@@ -42,6 +42,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use super::channel::{self, AgentChannel, Arrival};
 use super::documents::SessionKind;
 use super::handshake::{self, PortMode};
+use super::link_faults::FaultyDirection;
 use super::sessions::Preferences;
 use super::shell::Shell;
 use super::smux::{self, Command as SmuxCommand, FrameReader};
@@ -146,6 +147,11 @@ pub fn spawn(world: Arc<World>, spec: AgentSpec, shutdown: ShutdownSignal) -> Ag
     let (backend_tx, backend_rx) = mpsc::channel(BACKEND_EVENTS);
     let (dial_tx, dial_rx) = mpsc::unbounded_channel();
     let now = world.clock.now();
+    // Faults replay per session: the seed comes from the session id.
+    let seed = spec
+        .session_id
+        .bytes()
+        .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
     let agent = Agent {
         core: Core {
             world,
@@ -163,6 +169,8 @@ pub fn spawn(world: Arc<World>, spec: AgentSpec, shutdown: ShutdownSignal) -> Ag
             dial_tx,
             queued: Arc::new(AtomicUsize::new(0)),
             next_conn: 0,
+            faults_out: FaultyDirection::new(seed ^ 1),
+            faults_in: FaultyDirection::new(seed ^ 2),
         },
         plugin: Plugin::NotStarted,
     };
@@ -211,6 +219,9 @@ struct Core {
     /// Client bytes queued for destinations, not yet written.
     queued: Arc<AtomicUsize>,
     next_conn: ConnId,
+    /// Message-level faults (loss, duplicates, reordering) to the client and from it.
+    faults_out: FaultyDirection,
+    faults_in: FaultyDirection,
 }
 
 impl Core {
@@ -221,8 +232,11 @@ impl Core {
     /// Sends a frame on the attached connection; without one it is lost, as on a broken
     /// WebSocket, and retransmission brings it back later.
     fn transmit(&mut self, frame: Vec<u8>) {
+        let faults = self.world.faults.data_channel();
         if let Some(link) = &self.link {
-            let _ = link.out.send(Outgoing::Frame(frame));
+            for frame in self.faults_out.pass(&faults, frame) {
+                let _ = link.out.send(Outgoing::Frame(frame));
+            }
         }
     }
 
@@ -267,7 +281,12 @@ impl Core {
             let chunk: Vec<u8> = self.out.drain(..take).collect();
             self.send_message(payload_type::OUTPUT, chunk);
             self.last_activity = self.world.clock.now();
-            self.next_data_at = now + PACING_INTERVAL;
+            // The agent sleeps 1 ms after each message, about 1000 messages a second. The
+            // timer here fires on millisecond ticks, often a tick late: keep the rate on
+            // average (the next message is due one interval after this one was), catching up
+            // by at most one interval after a late wake-up.
+            let earliest = now.checked_sub(PACING_INTERVAL).unwrap_or(now);
+            self.next_data_at = (self.next_data_at + PACING_INTERVAL).max(earliest);
         }
         None
     }
@@ -380,7 +399,12 @@ impl Agent {
                     Some(Command::Cut) => self.cut(),
                 },
                 frame = next_frame(&mut self.core.link) => match frame {
-                    Some(frame) => self.on_frame(&frame),
+                    Some(frame) => {
+                        let faults = self.core.world.faults.data_channel();
+                        for frame in self.core.faults_in.pass(&faults, frame) {
+                            self.on_frame(&frame);
+                        }
+                    }
                     None => self.detach(),
                 },
                 Some(event) = backend.recv(), if wants_backend => self.on_backend(event),
@@ -646,6 +670,13 @@ impl Agent {
     }
 
     fn on_tick(&mut self) {
+        // A frame held back for reordering goes now if nothing overtook it.
+        if let Some(frame) = self.core.faults_in.release() {
+            self.on_frame(&frame);
+        }
+        if let (Some(link), Some(frame)) = (&self.core.link, self.core.faults_out.release()) {
+            let _ = link.out.send(Outgoing::Frame(frame));
+        }
         let now = Instant::now();
         if self.core.link.is_some()
             && let Some(frame) = self.core.channel.due_retransmission(now)

@@ -79,6 +79,10 @@ pub fn auth_error(error: &AuthError) -> AwsError {
             "UnrecognizedClientException",
             "The security token included in the request is invalid.",
         ),
+        AuthError::ExpiredToken => AwsError::bad_request(
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+        ),
     }
 }
 
@@ -197,7 +201,7 @@ pub fn serialization(message: impl Into<String>) -> AwsError {
 
 /// `AccessDeniedException` unless the caller's policy allows `action` on `resource`.
 pub fn authorize(caller: Caller<'_>, action: &str, resource: &str) -> Result<(), AwsError> {
-    if caller.profile.may(action) {
+    if caller.profile.may_on(action, resource) {
         return Ok(());
     }
     Err(AwsError::bad_request(
@@ -261,6 +265,16 @@ fn start_session(world: &World, caller: Caller<'_>, input: &Input) -> Result<Val
     )?;
     // A document may be named by its ARN: arn:aws:ssm:<region>::document/<name>.
     let document = document.map(|name| name.rsplit_once(":document/").map_or(name, |(_, n)| n));
+    // StartSession is authorized on the document too (a shell's is SSM-SessionManagerRunShell).
+    authorize(
+        caller,
+        "ssm:StartSession",
+        &format!(
+            "arn:aws:ssm:{}::document/{}",
+            caller.region,
+            document.unwrap_or("SSM-SessionManagerRunShell")
+        ),
+    )?;
     let kind = SessionKind::from_request(document, &parameters)?;
     let instance = instance(world, caller, target)
         .filter(|instance| connected(instance))

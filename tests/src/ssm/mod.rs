@@ -32,6 +32,7 @@ pub mod data_channel;
 mod describe;
 mod documents;
 mod handshake;
+pub mod link_faults;
 mod sessions;
 mod shell;
 mod smux;

@@ -27,9 +27,9 @@ use uuid::Uuid;
 
 use super::api::{SessionApi, SessionToken};
 use super::connect::DataChannelSocket;
-use super::driver::{Command, Driver, Finish, Lost};
+use super::driver::{Command, Driver, Finish, Lost, Purpose};
 use super::state::SessionEnd;
-use crate::ssm::proto::{CloseReason, Event, OpenDataChannel};
+use crate::ssm::proto::{CloseReason, Event, OpenDataChannel, PortForwarding};
 
 /// A connection that stayed up this long counts as working even if it carried nothing.
 const PROVEN_AFTER: Duration = Duration::from_secs(10);
@@ -269,6 +269,7 @@ impl<A: SessionApi> Driver<A> {
             match self.commands.poll_recv(cx) {
                 Poll::Pending => break,
                 Poll::Ready(Some(Command::OpenStream(reply))) => self.open_stream(reply),
+                Poll::Ready(Some(Command::Resize(size))) => self.resize(size),
                 Poll::Ready(Some(Command::Close)) => {
                     self.begin_terminate(SessionEnd::Terminated, now);
                 }
@@ -324,6 +325,10 @@ impl<A: SessionApi> Driver<A> {
                 }
                 match handshake.port_forwarding() {
                     Some(mode) => self.on_open(mode, now),
+                    // A shell's handshake (KMS) names no port data plane.
+                    None if self.purpose == Purpose::Shell => {
+                        self.on_open(PortForwarding::Stream, now);
+                    }
                     None => self.begin_terminate(
                         SessionEnd::Failed {
                             error: "the agent started a shell session, not port forwarding".into(),
@@ -333,6 +338,9 @@ impl<A: SessionApi> Driver<A> {
                 }
             }
             Event::HandshakeRefused { reasons } => self.refusals.extend(reasons),
+            Event::NoHandshake if self.purpose == Purpose::Shell => {
+                self.on_open(PortForwarding::Stream, now);
+            }
             Event::NoHandshake => self.begin_terminate(
                 SessionEnd::Failed {
                     error: "the agent started a shell session, not port forwarding".into(),

@@ -33,7 +33,7 @@ use super::plane::{DataPlane, PlaneContext, StreamError};
 use super::state::{Counters, SessionEnd, SessionState};
 use super::stream::{SessionStream, StreamEnd};
 use super::url::StreamUrl;
-use crate::ssm::proto::{ClientFlag, DataChannel, PortForwarding};
+use crate::ssm::proto::{ClientFlag, DataChannel, PortForwarding, TerminalSize};
 
 /// How long the TerminateSession API call may take before we stop waiting for it.
 const TERMINATE_API_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,6 +41,8 @@ const TERMINATE_API_TIMEOUT: Duration = Duration::from_secs(10);
 /// What the handle asks of the driver.
 pub(crate) enum Command {
     OpenStream(oneshot::Sender<Result<SessionStream, StreamError>>),
+    /// A shell's terminal changed size.
+    Resize(TerminalSize),
     Close,
 }
 
@@ -51,6 +53,9 @@ pub(crate) enum Purpose {
     PortForwarding,
     /// One byte stream (stdin/stdout): any port data plane.
     Stdio,
+    /// An interactive shell (`Standard_Stream`): one byte stream, opened by the agent's first
+    /// output since shells have no handshake (spec §7.6).
+    Shell,
 }
 
 impl Purpose {
@@ -58,6 +63,7 @@ impl Purpose {
         match self {
             Purpose::PortForwarding => !matches!(mode, PortForwarding::Stream),
             Purpose::Stdio => true,
+            Purpose::Shell => matches!(mode, PortForwarding::Stream),
         }
     }
 }
@@ -370,6 +376,7 @@ impl<A: SessionApi> Driver<A> {
                 output = &mut work => return Some(output),
                 command = self.commands.recv() => match command {
                     Some(Command::OpenStream(reply)) => self.open_stream(reply),
+                    Some(Command::Resize(size)) => self.resize(size),
                     Some(Command::Close) => self.request_close(now()),
                     None => {
                         self.commands_open = false;
@@ -425,6 +432,13 @@ impl<A: SessionApi> Driver<A> {
             end,
             flag_sent,
         });
+    }
+
+    /// Queues a terminal size message; it is sequenced like data, so it survives a resume.
+    pub(super) fn resize(&mut self, size: TerminalSize) {
+        if let Err(error) = self.channel.send_terminal_size(size) {
+            tracing::debug!(%error, "the terminal size could not be sent");
+        }
     }
 
     fn request_close(&mut self, now: Instant) {

@@ -11,6 +11,7 @@
 //!   connection (an `AsyncRead + AsyncWrite` [`SessionStream`]), [`PortSession::stats`] /
 //!   [`PortSession::state`], [`PortSession::close`];
 //! - [`run_stdio`] for `ssh -o ProxyCommand`;
+//! - [`run_shell`] for `bastionless shell` (an interactive shell on the user's terminal);
 //! - [`PortSessionPool`] to spread parallel connections over several sessions;
 //! - [`SsmSessionApi`] (the real control plane, from a profile's `SdkConfig`) and a
 //!   [`DataChannelConnector`] (proxy, CA bundles, timeouts) in a [`SessionConfig`].
@@ -38,7 +39,7 @@
 //! `config`, `backoff` (resume timing) and `pacer` (message rate); `driver` (the task, resume
 //! and termination) and `connection` (the loop over one WebSocket); `plane` (mux, basic and
 //! stream data planes) and `stream` (the local end); `state` (what the outside sees); `port`,
-//! `stdio` and `pool` (the surfaces above); `error`.
+//! `stdio`, `shell` and `pool` (the surfaces above); `error`.
 
 mod api;
 mod aws;
@@ -52,6 +53,7 @@ mod pacer;
 mod plane;
 mod pool;
 mod port;
+mod shell;
 mod state;
 mod stdio;
 mod stream;
@@ -68,6 +70,7 @@ pub use error::SessionError;
 pub use plane::StreamError;
 pub use pool::{PoolError, PortSessionPool};
 pub use port::PortSession;
+pub use shell::{ShellExit, run_shell};
 pub use state::{SessionEnd, SessionState, SessionStats};
 pub use stdio::run_stdio;
 pub use stream::SessionStream;

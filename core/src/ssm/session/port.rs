@@ -132,6 +132,12 @@ impl PortSession {
         answer.await.unwrap_or_else(|_| Err(self.closed_error()))
     }
 
+    /// Tells a shell session's agent the terminal's new size.
+    pub async fn resize(&self, size: crate::ssm::proto::TerminalSize) {
+        // A closed session has no terminal left to resize.
+        let _ = self.commands.send(Command::Resize(size)).await;
+    }
+
     fn closed_error(&self) -> StreamError {
         match &*self.state.borrow() {
             SessionState::Closed(end) => StreamError::Closed(end.to_string()),

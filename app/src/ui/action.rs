@@ -1,0 +1,54 @@
+//! What a panel asks for: either a [`Command`] for the engine, or something the window does
+//! itself (copy text, open a dialog, move the selection). Panels return these instead of acting,
+//! so each panel is a pure function of its state and the snapshot, and [`super::BastionlessApp`]
+//! is the one place that turns them into effects.
+
+use bastionless_core::engine::Command;
+use bastionless_core::inventory::HostKey;
+
+/// How the user asked to connect to a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectAs {
+    /// The host's usual client: SSH on Linux, RDP on Windows (double-click, Enter).
+    Default,
+    Ssh,
+    Rdp,
+    /// A shell through Session Manager.
+    Shell,
+}
+
+/// Something a panel asks the window to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send this to the engine.
+    Send(Command),
+    /// Connect to the host (see [`ConnectAs`]).
+    Connect(HostKey, ConnectAs),
+    /// Ask which port to forward to the host, then forward it.
+    AskForward(HostKey),
+    /// Make the host a favorite, or stop it being one.
+    ToggleFavorite(HostKey),
+    /// Put this text on the clipboard.
+    Copy(String),
+    /// Show why the host's routes are what they are.
+    ExplainRoute(HostKey),
+    /// Select the host in the table (and scroll to it).
+    Select(HostKey),
+    /// Open the command palette.
+    OpenPalette,
+    /// Focus the search box.
+    FocusSearch,
+    /// Show or hide the log.
+    ToggleLog,
+}
+
+/// Forwarding `remote_port` on the host to a local port (any free one when `None`).
+pub fn forward(host: HostKey, remote_port: u16, local_port: Option<u16>) -> Action {
+    Action::Send(Command::Connect {
+        host,
+        how: bastionless_core::engine::ConnectHow::Forward {
+            remote_port,
+            local_port,
+        },
+    })
+}

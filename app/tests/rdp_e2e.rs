@@ -1,0 +1,312 @@
+//! RDP end to end: the key pair's `.pem` imported into a real Secret Service (gnome-keyring on a
+//! private session bus), `bastionless rdp` decrypting the simulator's `GetPasswordData` with it,
+//! and FreeRDP (`xfreerdp +auth-only`, the password on its stdin) logging in to a real xrdp
+//! behind the Windows instance, through an EC2 Instance Connect Endpoint tunnel. xrdp checks
+//! the password after the client has gone, so the verdict comes from its sesman log; a wrong
+//! password first shows the check is real.
+
+use bastionless_sim::xrdp::{LoginOutcome, XrdpServer};
+use bastionless_sim::{BackgroundSimulator, Scenario};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The local user xrdp logs in (Windows' Administrator, renamed: Linux has no such user).
+const RDP_USER: &str = "bastionless-rdp";
+/// FreeRDP authenticating only, the password on stdin, under a virtual display (it needs one).
+const CLIENT: &str = "xvfb-run -a xfreerdp /v:{address} /u:{user} /from-stdin:force +auth-only /cert:ignore /sec:tls";
+
+/// A private D-Bus session with an unlocked gnome-keyring, for as long as it lives.
+struct SecretService {
+    session: Child,
+    address: String,
+}
+
+impl SecretService {
+    fn start(home: &Path) -> SecretService {
+        let runtime = home.join("run");
+        std::fs::create_dir_all(&runtime).unwrap();
+        std::fs::set_permissions(
+            &runtime,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let address_file = home.join("bus-address");
+        let script = format!(
+            "echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null && \
+             echo \"$DBUS_SESSION_BUS_ADDRESS\" > '{}' && exec sleep 600",
+            address_file.display()
+        );
+        let mut command = Command::new("dbus-run-session");
+        command
+            .args(["--", "sh", "-c", &script])
+            .env("HOME", home)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let session = command.spawn().expect("dbus-run-session starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let address = loop {
+            if let Ok(text) = std::fs::read_to_string(&address_file)
+                && !text.trim().is_empty()
+            {
+                break text.trim().to_owned();
+            }
+            assert!(Instant::now() < deadline, "no Secret Service within 10 s");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        SecretService { session, address }
+    }
+}
+
+impl Drop for SecretService {
+    fn drop(&mut self) {
+        // The whole session: dbus-daemon, the keyring daemon and the shell.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.session.id())])
+            .status();
+        let _ = self.session.wait();
+    }
+}
+
+struct World {
+    simulator: BackgroundSimulator,
+    home: tempfile::TempDir,
+    key_file: PathBuf,
+}
+
+impl World {
+    fn command(&self, bus: Option<&SecretService>) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bastionless"));
+        command
+            .envs(self.simulator.env_vars())
+            .env("HOME", self.home.path())
+            .env("XDG_DATA_HOME", self.home.path().join("data"))
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("XDG_CACHE_HOME", self.home.path().join("cache"))
+            .env("XDG_RUNTIME_DIR", self.home.path().join("run"))
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("DISPLAY");
+        if let Some(bus) = bus {
+            command.env("DBUS_SESSION_BUS_ADDRESS", &bus.address);
+        }
+        command
+    }
+
+    fn run(&self, bus: Option<&SecretService>, args: &[&str]) -> Output {
+        self.command(bus)
+            .args(args)
+            .output()
+            .expect("bastionless runs")
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The demo, with win-eic-1's port 3389 answered by `xrdp`.
+fn scenario(xrdp: std::net::SocketAddr) -> Scenario {
+    let demo = include_str!("../../tests/scenarios/demo.toml");
+    let at = demo
+        .find("Name = \"win-eic-1\"")
+        .expect("win-eic-1 is in the demo");
+    let echo = "backends = { 3389 = \"echo\" }";
+    let offset = demo[at..].find(echo).expect("win-eic-1 echoes on 3389") + at;
+    let text = format!(
+        "{}backends = {{ 3389 = \"tcp:{xrdp}\" }}{}",
+        &demo[..offset],
+        &demo[offset + echo.len()..]
+    );
+    Scenario::from_toml_str(&text).expect("a valid scenario")
+}
+
+fn requirements() -> Result<(), String> {
+    XrdpServer::available()?;
+    for program in [
+        "/usr/bin/xfreerdp",
+        "/usr/bin/xvfb-run",
+        "/usr/bin/dbus-run-session",
+    ] {
+        if !Path::new(program).exists() {
+            return Err(format!("{program} is missing"));
+        }
+    }
+    if !Path::new("/usr/bin/gnome-keyring-daemon").exists() {
+        return Err("gnome-keyring-daemon is missing".to_owned());
+    }
+    Ok(())
+}
+
+#[test]
+fn rdp_logs_in_to_xrdp_through_a_tunnel_with_the_decrypted_password_from_the_keyring() {
+    requirements().expect("this test needs xrdp, FreeRDP, Xvfb and gnome-keyring (see .ci/run)");
+    let xrdp = XrdpServer::start().expect("xrdp starts");
+    let simulator = BackgroundSimulator::start(scenario(xrdp.address())).expect("simulator starts");
+    let instance = simulator
+        .scenario()
+        .instance_named("win-eic-1")
+        .expect("in the demo")
+        .instance_id
+        .clone();
+    let password = simulator
+        .windows_password(&instance)
+        .expect("a Windows password")
+        .to_owned();
+    let world = World {
+        key_file: simulator
+            .key_pair_file("prod-windows")
+            .expect("the key pair's pem")
+            .to_owned(),
+        simulator,
+        home: tempfile::tempdir().unwrap(),
+    };
+    let key_file = world.key_file.to_str().unwrap().to_owned();
+    let rdp = [
+        "rdp",
+        "win-eic-1",
+        "--profile",
+        "prod",
+        "--user",
+        RDP_USER,
+        "--client-template",
+        CLIENT,
+    ];
+
+    // No Secret Service: the key is refused, and said why.
+    let output = world.run(
+        None,
+        &[
+            "keypair",
+            "import",
+            "prod-windows",
+            "--file",
+            &key_file,
+            "--account",
+            "111122223333",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("no OS keyring is available"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let bus = SecretService::start(world.home.path());
+    // Before the import, rdp says what to do.
+    let output = world.run(Some(&bus), &rdp);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("bastionless keypair import prod-windows"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let output = world.run(
+        Some(&bus),
+        &[
+            "keypair",
+            "import",
+            "prod-windows",
+            "--file",
+            &key_file,
+            "--profile",
+            "prod",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stored = Command::new("secret-tool")
+        .args(["search", "--all", "service", "bastionless key pair"])
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+        .output()
+        .expect("secret-tool runs");
+    assert!(
+        text(&stored.stdout).contains("111122223333/prod-windows")
+            || text(&stored.stderr).contains("111122223333/prod-windows"),
+        "the key is in the Secret Service: {} {}",
+        text(&stored.stdout),
+        text(&stored.stderr)
+    );
+
+    // A wrong password on the server first: the login is refused, so the check is real.
+    xrdp.set_login(RDP_USER, "not-the-instance-password")
+        .unwrap();
+    let since = xrdp.log_position();
+    let output = world.run(Some(&bus), &rdp);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        xrdp.wait_for_login(RDP_USER, since, Duration::from_secs(15)),
+        Some(LoginOutcome::Refused)
+    );
+
+    // The instance's password: granted.
+    xrdp.set_login(RDP_USER, &password).unwrap();
+    let since = xrdp.log_position();
+    let started = Instant::now();
+    let output = world.run(Some(&bus), &rdp);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        xrdp.wait_for_login(RDP_USER, since, Duration::from_secs(15)),
+        Some(LoginOutcome::Granted)
+    );
+    eprintln!("rdp login through the tunnel took {:?}", started.elapsed());
+    // Never on screen.
+    assert!(!text(&output.stdout).contains(&password));
+    assert!(!text(&output.stderr).contains(&password));
+}
+
+/// What the window's double-click on a Windows host does (`Command::Connect` with
+/// `ConnectHow::Rdp`), when the password cannot be had: a notice that says why and what to do,
+/// and no tunnel.
+#[test]
+fn connecting_by_rdp_without_a_password_to_use_says_why_and_opens_nothing() {
+    use bastionless_core::engine::{
+        Command as EngineCommand, ConnectHow, Engine, EngineConfig, NoticeLevel,
+    };
+    use bastionless_core::profiles::AwsFiles;
+
+    let mut scenario = Scenario::demo();
+    scenario
+        .instances
+        .iter_mut()
+        .find(|i| i.name() == Some("win-eic-1"))
+        .expect("in the demo")
+        .launch_time = chrono::Utc::now();
+    let simulator = BackgroundSimulator::start(scenario).expect("simulator starts");
+    let files = AwsFiles::at(simulator.config_file(), simulator.credentials_file());
+    let engine = Engine::start(EngineConfig::new(files)).expect("engine starts");
+    let snapshot = engine.wait_until(Duration::from_secs(60), |s| !s.refreshing);
+    for (name, expected) in [
+        (
+            "win-eic-1",
+            "not ready yet (wait up to 15 min after launch)",
+        ),
+        ("win-ad-1", "was launched without a key pair"),
+    ] {
+        let host = snapshot
+            .hosts
+            .iter()
+            .find(|h| h.name.as_deref() == Some(name))
+            .expect("listed");
+        let seen = engine.snapshot().notices.last().map_or(0, |n| n.seq);
+        engine.send(EngineCommand::Connect {
+            host: host.key(),
+            how: ConnectHow::Rdp,
+        });
+        let after = engine.wait_until(Duration::from_secs(30), |s| {
+            s.notices.iter().any(|n| n.seq > seen)
+        });
+        let notice = after
+            .notices
+            .iter()
+            .find(|n| n.seq > seen)
+            .expect("a notice about the connection");
+        assert_eq!(notice.level, NoticeLevel::Error, "{}", notice.text);
+        assert!(notice.text.contains(expected), "{}", notice.text);
+        assert!(after.tunnels.is_empty(), "{:?}", after.tunnels);
+    }
+}

@@ -1,0 +1,289 @@
+//! The exported ssh_config, used by the real OpenSSH tools: `bastionless ssh-config
+//! --add-include` writes the Host blocks and the Include line, then `scp` and `rsync` reach
+//! the simulator's sshd by the host's Name tag alone; host keys pinned by instance id keep two
+//! instances with the same private IP apart; and the engine's `Command::Connect` (the GUI's
+//! double-click) opens a loopback tunnel and runs ssh in "the user's terminal" — a stand-in
+//! named by `$TERMINAL` that runs the command it is given.
+
+use bastionless_core::engine::{
+    Command as EngineCommand, ConnectHow, Engine, EngineConfig, NoticeLevel,
+};
+use bastionless_core::profiles::AwsFiles;
+use bastionless_sim::{BackgroundSimulator, Scenario};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+struct World {
+    simulator: BackgroundSimulator,
+    data: tempfile::TempDir,
+}
+
+impl World {
+    fn start() -> Self {
+        assert!(
+            Path::new("/usr/sbin/sshd").exists(),
+            "these tests need OpenSSH's sshd (apt-get install openssh-server)"
+        );
+        Self {
+            simulator: BackgroundSimulator::start(Scenario::demo()).expect("simulator starts"),
+            data: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    /// A command with the simulator's AWS environment and a data dir of its own.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command
+            .envs(self.simulator.env_vars())
+            .env("XDG_DATA_HOME", self.data.path())
+            .env("XDG_CACHE_HOME", self.data.path());
+        command
+    }
+
+    fn bastionless(&self, args: &[&str]) -> Output {
+        self.command(env!("CARGO_BIN_EXE_bastionless"))
+            .args(args)
+            .output()
+            .expect("bastionless runs")
+    }
+
+    fn engine(&self) -> Engine {
+        let files = AwsFiles::at(
+            self.simulator.config_file(),
+            self.simulator.credentials_file(),
+        );
+        let engine = Engine::start(EngineConfig::new(files)).expect("engine starts");
+        engine.wait_until(Duration::from_secs(30), |s| !s.refreshing);
+        engine
+    }
+
+    fn known_hosts(&self) -> std::path::PathBuf {
+        self.data.path().join("bastionless/known_hosts")
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn scp_and_rsync_reach_a_host_by_name_through_the_exported_ssh_config() {
+    let world = World::start();
+    let ssh_dir = tempfile::tempdir().unwrap();
+    let config = ssh_dir.path().join("config");
+    std::fs::write(&config, "Host elsewhere\n    User nobody\n").unwrap();
+
+    let output = world.bastionless(&[
+        "ssh-config",
+        "--add-include",
+        "--ssh-config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "stderr:\n{}", text(&output.stderr));
+    let include = world.data.path().join("bastionless/ssh_config");
+    assert_eq!(
+        text(&output.stdout),
+        format!("Include {}\n", include.display())
+    );
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(written.contains(&format!("Include {}\n", include.display())));
+    assert!(
+        written.ends_with("Host elsewhere\n    User nobody\n"),
+        "{written}"
+    );
+    assert!(ssh_dir.path().join("config.bastionless-backup").exists());
+    let blocks = std::fs::read_to_string(&include).unwrap();
+    assert!(blocks.contains("Host web-eic-1 i-"), "{blocks}");
+
+    // ssh's own key for the login: pushed with EC2 Instance Connect (valid 60 s).
+    let engine = world.engine();
+    let key = engine.snapshot().find_hosts("web-eic-1")[0].key();
+    let user = world
+        .simulator
+        .login_user()
+        .expect("a login user")
+        .to_owned();
+    let pushed = engine
+        .push_ssh_key_blocking(&key, &user)
+        .expect("key pushed");
+    let ssh_options = format!(
+        "-F {} -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        config.display(),
+        pushed.private_key_path().display()
+    );
+    let ssh_options: Vec<&str> = ssh_options.split(' ').collect();
+
+    let scratch = tempfile::tempdir().unwrap();
+    let original: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    let local = scratch.path().join("blob");
+    std::fs::write(&local, &original).unwrap();
+    let by_scp = scratch.path().join("by-scp");
+    let output = world
+        .command("scp")
+        .arg("-q")
+        .args(&ssh_options)
+        .arg(&local)
+        .arg(format!("web-eic-1:{}", by_scp.display()))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "scp:\n{}", text(&output.stderr));
+
+    let by_rsync = scratch.path().join("by-rsync");
+    let output = world
+        .command("rsync")
+        .arg("-e")
+        .arg(format!("ssh {}", ssh_options.join(" ")))
+        .arg(format!("web-eic-1:{}", by_scp.display()))
+        .arg(&by_rsync)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "rsync:\n{}", text(&output.stderr));
+    let digest = |p: &Path| Sha256::digest(std::fs::read(p).unwrap());
+    assert_eq!(digest(&by_scp), Sha256::digest(&original));
+    assert_eq!(digest(&by_rsync), Sha256::digest(&original));
+
+    // The host key was recorded under the instance id, in Bastionless's known_hosts.
+    let found = Command::new("ssh-keygen")
+        .arg("-F")
+        .arg(&key.instance_id)
+        .arg("-f")
+        .arg(world.known_hosts())
+        .output()
+        .unwrap();
+    assert!(found.status.success(), "{}", text(&found.stderr));
+}
+
+/// The host key `bastionless ssh` recorded for `instance_id`.
+fn recorded_key(world: &World, instance_id: &str) -> String {
+    let found = Command::new("ssh-keygen")
+        .arg("-F")
+        .arg(instance_id)
+        .arg("-f")
+        .arg(world.known_hosts())
+        .output()
+        .unwrap();
+    assert!(found.status.success(), "{instance_id} is not recorded");
+    let line = text(&found.stdout)
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .expect("a key line")
+        .to_owned();
+    // "<hashed host> <type> <key>": the key itself.
+    line.split_whitespace()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn two_instances_with_the_same_private_ip_in_different_vpcs_keep_their_own_host_keys() {
+    let world = World::start();
+    let scenario = world.simulator.scenario();
+    let web = scenario.instance_named("web-eic-1").unwrap();
+    let clone = scenario.instance_named("web-clone-1").unwrap();
+    assert_eq!(
+        web.private_ip, clone.private_ip,
+        "the scenario reuses the IP"
+    );
+
+    // Twice each, alternating: a key recorded for one must never be checked against the other.
+    for name in ["web-eic-1", "web-clone-1", "web-eic-1", "web-clone-1"] {
+        let output = world.bastionless(&["ssh", name, "--", "-o", "BatchMode=yes", "echo", "ok"]);
+        assert!(
+            output.status.success(),
+            "ssh {name}, stderr:\n{}",
+            text(&output.stderr)
+        );
+        assert_eq!(text(&output.stdout), "ok\n", "ssh {name}");
+    }
+    let web_key = recorded_key(&world, &web.instance_id);
+    let clone_key = recorded_key(&world, &clone.instance_id);
+    assert_ne!(
+        web_key, clone_key,
+        "each instance has its own sshd and host key"
+    );
+}
+
+#[test]
+fn connect_from_the_engine_opens_a_loopback_tunnel_and_runs_ssh_in_the_terminal() {
+    let world = World::start();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("terminal-output");
+    let args_file = scratch.path().join("terminal-args");
+    // A terminal as `$TERMINAL` runs one: `PROGRAM -e COMMAND…`. This one records its arguments
+    // and runs the command without a person at it (so the remote command and BatchMode are
+    // added, and first use accepts the host key).
+    let terminal = scratch.path().join("fake-terminal");
+    std::fs::write(
+        &terminal,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nshift\nexec \"$@\" -o BatchMode=yes -o StrictHostKeyChecking=accept-new echo connected-in-terminal > '{}' 2>&1\n",
+            args_file.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&terminal, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // SAFETY: set before this test starts any thread of its own; the variables are read by the
+    // engine's launch code only, which no other test in this file runs.
+    unsafe {
+        std::env::set_var("TERMINAL", &terminal);
+        std::env::set_var("XDG_DATA_HOME", world.data.path());
+    }
+
+    let engine = world.engine();
+    let host = engine.snapshot().find_hosts("web-eic-1")[0].key();
+    engine.send(EngineCommand::Connect {
+        host: host.clone(),
+        how: ConnectHow::Ssh,
+    });
+    let snapshot = engine.wait_until(Duration::from_secs(30), |s| !s.notices.is_empty());
+    let notice = snapshot.notices.last().expect("a notice");
+    assert_eq!(notice.level, NoticeLevel::Info, "{}", notice.text);
+    assert!(
+        notice.text.contains("opened in a terminal"),
+        "{}",
+        notice.text
+    );
+    // The listener's address, from the notice (the tunnel may already have closed itself).
+    let local: std::net::SocketAddr = notice
+        .text
+        .rsplit(" on ")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {:?}", notice.text));
+    assert!(local.ip().is_loopback());
+
+    // ssh ran in the terminal through that tunnel, then the tunnel closed itself.
+    let closed = engine.wait_until(Duration::from_secs(30), |s| {
+        s.tunnels.iter().all(|t| t.target.host != host)
+    });
+    assert!(closed.tunnels.iter().all(|t| t.target.host != host));
+    let said = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(said.ends_with("\nconnected-in-terminal\n"), "{said}");
+    // The window's title, then ssh recording the key under the instance id.
+    assert!(
+        said.starts_with("\u{1b}]0;ssh web-eic-1 — Bastionless\u{7}"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("Permanently added '{}'", host.instance_id)),
+        "{said}"
+    );
+    let args = std::fs::read_to_string(&args_file).unwrap();
+    assert!(args.starts_with("-e\nsh\n-c\n"), "{args}");
+    assert!(
+        args.contains("ssh web-eic-1 — Bastionless\n"),
+        "the title: {args}"
+    );
+    assert!(
+        args.contains(&format!("HostKeyAlias={}\n", host.instance_id)),
+        "{args}"
+    );
+    assert!(args.contains(&format!("\n{}\n", local.port())), "{args}");
+}

@@ -1,0 +1,423 @@
+//! [`Command::Connect`](super::Command::Connect): what a double-click (or the tray) does —
+//! open the tunnel, prepare credentials, launch the system client — with every outcome said in
+//! the snapshot, as the tunnel in its list and as a [`Notice`](super::Notice).
+//!
+//! - **SSH**: a tunnel listening on 127.0.0.1 (so it shows in the tunnels panel, and works in
+//!   the demo, whose simulator lives in this process), a fresh key pushed with EC2 Instance
+//!   Connect for the login (if that fails, ssh offers the user's own keys), and the system `ssh`
+//!   in the user's terminal with the host key pinned to the instance id. The tunnel closes
+//!   itself once the login's connections have ended (or when nothing connects within
+//!   [`FIRST_CONNECTION_WAIT`]), and the key file is deleted after [`KEY_KEPT`] — the instance
+//!   accepts a pushed key for 60 seconds only.
+//! - **Shell**: `bastionless shell` in the user's terminal, pointed at the same AWS files.
+//! - **Forward**: a tunnel listening on 127.0.0.1, kept until the user closes it.
+//! - **RDP**: the Windows password decrypted and the system RDP client launched on a tunnel
+//!   to port 3389 (`connect_rdp`).
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::snapshot::{NoticeAction, NoticeLevel};
+use super::{RouteChoice, Shared, connect};
+use crate::eic::{EphemeralKey, guess_os_user};
+use crate::inventory::{Host, HostKey, Platform};
+use crate::launch::terminal::{
+    CommandLine, Os, TerminalEnv, choose_terminal, terminal_command, window_title,
+};
+use crate::launch::{SshCommand, SshTransport, known_hosts_file};
+use crate::route::Method;
+use crate::tunnel::TunnelId;
+
+/// How long a pushed key's file is kept for ssh to read (the instance forgets the key after 60 s).
+pub const KEY_KEPT: Duration = Duration::from_secs(90);
+/// How long an SSH tunnel waits for the terminal's ssh to connect before it closes itself.
+pub const FIRST_CONNECTION_WAIT: Duration = Duration::from_secs(300);
+/// A terminal program that fails this soon after starting failed to open the window.
+const TERMINAL_STARTUP: Duration = Duration::from_secs(5);
+
+/// How the user wants to use a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectHow {
+    /// The system ssh in the user's terminal.
+    Ssh,
+    /// The system RDP client.
+    Rdp,
+    /// A Session Manager shell in the user's terminal.
+    Shell,
+    /// A tunnel from 127.0.0.1:`local_port` (any free port when `None`) to `remote_port`.
+    Forward {
+        remote_port: u16,
+        local_port: Option<u16>,
+    },
+}
+
+impl ConnectHow {
+    /// What a double-click means: RDP for Windows, SSH for everything else.
+    pub fn default_for(host: &Host) -> Self {
+        match host.platform {
+            Platform::Windows => ConnectHow::Rdp,
+            Platform::Linux => ConnectHow::Ssh,
+        }
+    }
+}
+
+/// A failure, with what the user can do about it.
+struct Failure {
+    text: String,
+    action: Option<NoticeAction>,
+}
+
+impl From<String> for Failure {
+    fn from(text: String) -> Self {
+        Failure { text, action: None }
+    }
+}
+
+/// Carries out one Connect command; the outcome goes to the snapshot.
+pub(super) async fn run(shared: Arc<Shared>, key: HostKey, how: ConnectHow) {
+    let name = shared
+        .publisher
+        .current()
+        .host(&key)
+        .map_or_else(|| key.instance_id.clone(), |h| h.display_name().to_owned());
+    let outcome = match &how {
+        ConnectHow::Ssh => ssh(&shared, &key).await,
+        ConnectHow::Shell => shell(&shared, &key).await,
+        ConnectHow::Forward {
+            remote_port,
+            local_port,
+        } => forward(&shared, &key, *remote_port, *local_port).await,
+        ConnectHow::Rdp => super::connect_rdp::rdp(&shared, &key)
+            .await
+            .map_err(Failure::from),
+    };
+    match outcome {
+        Ok(text) => shared.publisher.notify(NoticeLevel::Info, text, None),
+        Err(failure) => {
+            let action = failure
+                .action
+                .or_else(|| sign_in_action(&shared, &key, &failure.text));
+            shared.publisher.notify(
+                NoticeLevel::Error,
+                format!("{name}: {}", failure.text),
+                action,
+            );
+        }
+    }
+}
+
+/// "Sign in" when the failure is about the profile's credentials.
+fn sign_in_action(shared: &Shared, key: &HostKey, text: &str) -> Option<NoticeAction> {
+    let lower = text.to_ascii_lowercase();
+    let about_credentials = ["credential", "expired", "sign in", "token"]
+        .iter()
+        .any(|word| lower.contains(word));
+    let snapshot = shared.publisher.current();
+    let host = snapshot.host(key)?;
+    about_credentials.then(|| NoticeAction::SignIn {
+        profile: host.profile.clone(),
+    })
+}
+
+async fn ssh(shared: &Arc<Shared>, key: &HostKey) -> Result<String, Failure> {
+    let snapshot = shared.publisher.current();
+    let host = snapshot
+        .host(key)
+        .cloned()
+        .ok_or_else(|| format!("{key} is not in the host list; refresh and retry"))?;
+    let os_user = guess_os_user(&host, None);
+    let method = connect::auto_method(&snapshot, key, 22)?;
+    let choice = match method {
+        Method::Ssm => RouteChoice::Ssm,
+        _ => RouteChoice::Eic,
+    };
+    // EC2 Instance Connect pushes keys whatever carries the connection; when it may not,
+    // ssh offers the user's own keys (for the instance's key pair, say).
+    let (ephemeral, key_warning) = match connect::push_ssh_key(shared, key, &os_user).await {
+        Ok(ephemeral) => (Some(ephemeral), None),
+        Err(error) => (None, Some(error)),
+    };
+    let (tunnel, addr) = connect::open_forward(shared, key, 22, None, None, choice).await?;
+    let mut command = SshCommand {
+        program: "ssh".into(),
+        os_user: os_user.clone(),
+        instance_id: host.instance_id.clone(),
+        known_hosts: known_hosts_file()
+            .map_err(|e| format!("could not prepare Bastionless's known_hosts file: {e}"))?,
+        identity: ephemeral.as_ref().map(|k| k.private_key_path().to_owned()),
+        transport: SshTransport::LoopbackPort(addr.port()),
+        strict_host_key_checking: None,
+        extra_args: Vec::new(),
+    };
+    let title = window_title("ssh", host.display_name());
+    // `ssh -G` and terminal detection read the disk and run programs: off the async threads.
+    let launched = tokio::task::spawn_blocking(move || {
+        command.follow_first_use_default(true);
+        let terminal = choose_terminal(None, &TerminalEnv::current())?;
+        terminal_command(&terminal, &title, &command.argv())
+    })
+    .await
+    .map_err(|e| format!("could not prepare ssh: {e}"))?;
+    let line = match launched {
+        Ok(line) => line,
+        Err(error) => {
+            shared.tunnels.close(tunnel);
+            return Err(error.to_string().into());
+        }
+    };
+    if let Err(error) = spawn_terminal(shared, &line) {
+        shared.tunnels.close(tunnel);
+        return Err(error.into());
+    }
+    tokio::spawn(keep_key(ephemeral));
+    tokio::spawn(close_when_done(shared.clone(), tunnel));
+    let mut text = format!(
+        "ssh {os_user}@{} opened in a terminal, through {} on {addr}",
+        host.display_name(),
+        method.label()
+    );
+    if let Some(warning) = key_warning {
+        text.push_str(&format!(
+            " (no key could be pushed, so ssh offers your own: {warning})"
+        ));
+    }
+    Ok(text)
+}
+
+async fn shell(shared: &Arc<Shared>, key: &HostKey) -> Result<String, Failure> {
+    let snapshot = shared.publisher.current();
+    let host = snapshot
+        .host(key)
+        .cloned()
+        .ok_or_else(|| format!("{key} is not in the host list; refresh and retry"))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("could not find the bastionless program: {e}"))?;
+    let title = window_title("shell", host.display_name());
+    let argv = shell_argv(Os::current(), &exe, &shared.aws_files, &host);
+    let line = tokio::task::spawn_blocking(move || {
+        let terminal = choose_terminal(None, &TerminalEnv::current())?;
+        terminal_command(&terminal, &title, &argv)
+    })
+    .await
+    .map_err(|e| format!("could not prepare the shell: {e}"))?
+    .map_err(|e| e.to_string())?;
+    spawn_terminal(shared, &line)?;
+    Ok(format!(
+        "a Session Manager shell on {} opened in a terminal",
+        host.display_name()
+    ))
+}
+
+/// `bastionless shell` for `host`, through the same AWS files as this engine (the demo's
+/// included): named with `env` on Unix and macOS, since some terminals start commands from a
+/// server process that does not inherit the launcher's environment.
+fn shell_argv(
+    os: Os,
+    exe: &std::path::Path,
+    files: &crate::profiles::AwsFiles,
+    host: &Host,
+) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = Vec::new();
+    if os != Os::Windows {
+        argv.push("env".into());
+        let mut config = OsString::from("AWS_CONFIG_FILE=");
+        config.push(&files.config);
+        let mut credentials = OsString::from("AWS_SHARED_CREDENTIALS_FILE=");
+        credentials.push(&files.credentials);
+        argv.push(config);
+        argv.push(credentials);
+    }
+    argv.push(exe.into());
+    for word in [
+        "shell",
+        &host.instance_id,
+        "--profile",
+        &host.profile,
+        "--region",
+        &host.region,
+    ] {
+        argv.push(word.into());
+    }
+    argv
+}
+
+async fn forward(
+    shared: &Arc<Shared>,
+    key: &HostKey,
+    remote_port: u16,
+    local_port: Option<u16>,
+) -> Result<String, Failure> {
+    let (_, addr): (TunnelId, SocketAddr) = connect::open_forward(
+        shared,
+        key,
+        remote_port,
+        local_port,
+        None,
+        RouteChoice::Auto,
+    )
+    .await?;
+    Ok(format!(
+        "port {remote_port} is forwarded to {addr}; close the tunnel when done"
+    ))
+}
+
+/// Starts the terminal, and reports it if it fails at once (a missing display, a bad
+/// template). A terminal that runs on is left alone.
+fn spawn_terminal(shared: &Arc<Shared>, line: &CommandLine) -> Result<(), String> {
+    let mut command = tokio::process::Command::from(line.to_command());
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let child = command
+        .spawn()
+        .map_err(|e| format!("could not start the terminal `{line}`: {e}"))?;
+    let shared = shared.clone();
+    let program = line.program.to_string_lossy().into_owned();
+    tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let Ok(output) = child.wait_with_output().await else {
+            return;
+        };
+        if !output.status.success() && started.elapsed() < TERMINAL_STARTUP {
+            let said = String::from_utf8_lossy(&output.stderr);
+            let said = said.trim();
+            shared.publisher.notify(
+                NoticeLevel::Error,
+                format!(
+                    "the terminal {program} failed ({}){}{said}; set a terminal command \
+                     template in the settings",
+                    output.status,
+                    if said.is_empty() { "" } else { ": " }
+                ),
+                None,
+            );
+        }
+    });
+    Ok(())
+}
+
+/// Keeps the pushed key's file for ssh to read, then deletes it (by dropping it).
+async fn keep_key(key: Option<EphemeralKey>) {
+    tokio::time::sleep(KEY_KEPT).await;
+    drop(key);
+}
+
+/// Closes an SSH tunnel once its connections have all ended, or when none came.
+pub(super) async fn close_when_done(shared: Arc<Shared>, tunnel: TunnelId) {
+    let mut snapshots = shared.publisher.subscribe();
+    let used = tokio::time::timeout(
+        FIRST_CONNECTION_WAIT,
+        snapshots.wait_for(|s| {
+            s.tunnels
+                .iter()
+                .find(|t| t.id == tunnel)
+                .is_none_or(|t| t.connections_total > 0 || t.is_finished())
+        }),
+    )
+    .await
+    .is_ok();
+    if !used {
+        shared.tunnels.close(tunnel);
+        return;
+    }
+    let _ = snapshots
+        .wait_for(|s| {
+            s.tunnels
+                .iter()
+                .find(|t| t.id == tunnel)
+                .is_none_or(|t| t.open_connections == 0 || t.is_finished())
+        })
+        .await;
+    let finished = shared
+        .publisher
+        .current()
+        .tunnels
+        .iter()
+        .find(|t| t.id == tunnel)
+        .is_some_and(|t| t.is_finished());
+    // A failed tunnel stays listed with its reason until dismissed.
+    if !finished {
+        shared.tunnels.close(tunnel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::InstanceState;
+    use crate::profiles::AwsFiles;
+
+    fn host(platform: Platform) -> Host {
+        Host {
+            instance_id: "i-0aaa".into(),
+            name: Some("web-1".into()),
+            tags: Default::default(),
+            state: InstanceState::Running,
+            platform,
+            private_ip: None,
+            public_ip: None,
+            vpc_id: None,
+            subnet_id: None,
+            availability_zone: None,
+            key_name: None,
+            image: None,
+            security_group_ids: Vec::new(),
+            profile: "prod".into(),
+            account_id: "111122223333".into(),
+            region: "eu-west-1".into(),
+            stale: false,
+        }
+    }
+
+    #[test]
+    fn windows_hosts_default_to_rdp_and_the_rest_to_ssh() {
+        assert_eq!(
+            ConnectHow::default_for(&host(Platform::Windows)),
+            ConnectHow::Rdp
+        );
+        assert_eq!(
+            ConnectHow::default_for(&host(Platform::Linux)),
+            ConnectHow::Ssh
+        );
+    }
+
+    #[test]
+    fn a_shell_in_a_terminal_uses_the_engine_s_aws_files_and_names_one_instance() {
+        let files = AwsFiles::at("/d/config", "/d/credentials");
+        let words = |os| -> Vec<String> {
+            shell_argv(
+                os,
+                std::path::Path::new("/opt/bastionless"),
+                &files,
+                &host(Platform::Linux),
+            )
+            .into_iter()
+            .map(|w| w.into_string().unwrap())
+            .collect()
+        };
+        let tail = [
+            "/opt/bastionless",
+            "shell",
+            "i-0aaa",
+            "--profile",
+            "prod",
+            "--region",
+            "eu-west-1",
+        ];
+        let unix = words(Os::Unix);
+        assert_eq!(
+            unix[..3],
+            [
+                "env",
+                "AWS_CONFIG_FILE=/d/config",
+                "AWS_SHARED_CREDENTIALS_FILE=/d/credentials"
+            ]
+        );
+        assert_eq!(unix[3..], tail);
+        assert_eq!(words(Os::MacOs), unix);
+        assert_eq!(words(Os::Windows), tail);
+    }
+}
