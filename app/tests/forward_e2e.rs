@@ -3,41 +3,17 @@
 //! the instance reaches), a command run in a Session Manager shell, and the audit log lines
 //! both leave behind — with no token, URL or key in them.
 
-use bastionless_sim::{BackgroundSimulator, Scenario};
 use serde_json::Value;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-struct World {
-    simulator: BackgroundSimulator,
-    data: tempfile::TempDir,
-}
+mod support;
+
+use support::World;
 
 impl World {
-    fn start() -> Self {
-        assert!(
-            Path::new("/usr/sbin/sshd").exists(),
-            "these tests need OpenSSH's sshd (apt-get install openssh-server)"
-        );
-        Self {
-            simulator: BackgroundSimulator::start(Scenario::demo()).expect("simulator starts"),
-            data: tempfile::tempdir().expect("a temporary directory"),
-        }
-    }
-
-    fn bastionless(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_bastionless"));
-        command
-            .args(args)
-            .envs(self.simulator.env_vars())
-            .env("XDG_DATA_HOME", self.data.path())
-            .env("XDG_CACHE_HOME", self.data.path());
-        command
-    }
-
     /// The audit log's records.
     fn audit(&self) -> (String, Vec<Value>) {
         let text = std::fs::read_to_string(self.data.path().join("bastionless/audit.jsonl"))
@@ -75,7 +51,7 @@ fn interrupt(mut child: Child) -> (std::process::ExitStatus, String) {
 /// Starts `bastionless forward ARGS`, returns it and the address it printed.
 fn forward(world: &World, args: &[&str]) -> (Child, String) {
     let mut child = world
-        .bastionless(&[&["forward"], args].concat())
+        .bastionless_command(&[&["forward"], args].concat())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -164,7 +140,7 @@ fn bastionless_forward_carries_bytes_over_eic_ssm_and_to_a_remote_host_and_is_au
 fn bastionless_shell_runs_commands_in_a_session_manager_shell_and_is_audited() {
     let world = World::start();
     let mut child = world
-        .bastionless(&["shell", "app-ssm-1"])
+        .bastionless_command(&["shell", "app-ssm-1"])
         .env("COLUMNS", "132")
         .env("LINES", "40")
         .stdin(Stdio::piped())
@@ -215,7 +191,7 @@ fn bastionless_shell_runs_commands_in_a_session_manager_shell_and_is_audited() {
 fn a_shell_on_a_host_without_session_manager_fails_with_the_reason_and_exit_code_1() {
     let world = World::start();
     let output = world
-        .bastionless(&["shell", "web-eic-1"])
+        .bastionless_command(&["shell", "web-eic-1"])
         .stdin(Stdio::null())
         .output()
         .unwrap();

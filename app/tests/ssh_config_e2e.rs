@@ -5,60 +5,17 @@
 //! double-click) opens a loopback tunnel and runs ssh in "the user's terminal" — a stand-in
 //! named by `$TERMINAL` that runs the command it is given.
 
-use bastionless_core::engine::{
-    Command as EngineCommand, ConnectHow, Engine, EngineConfig, NoticeLevel,
-};
-use bastionless_core::profiles::AwsFiles;
-use bastionless_sim::{BackgroundSimulator, Scenario};
+use bastionless_core::engine::{Command as EngineCommand, ConnectHow, NoticeLevel};
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-struct World {
-    simulator: BackgroundSimulator,
-    data: tempfile::TempDir,
-}
+mod support;
+
+use support::World;
 
 impl World {
-    fn start() -> Self {
-        assert!(
-            Path::new("/usr/sbin/sshd").exists(),
-            "these tests need OpenSSH's sshd (apt-get install openssh-server)"
-        );
-        Self {
-            simulator: BackgroundSimulator::start(Scenario::demo()).expect("simulator starts"),
-            data: tempfile::tempdir().expect("a temporary directory"),
-        }
-    }
-
-    /// A command with the simulator's AWS environment and a data dir of its own.
-    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut command = Command::new(program);
-        command
-            .envs(self.simulator.env_vars())
-            .env("XDG_DATA_HOME", self.data.path())
-            .env("XDG_CACHE_HOME", self.data.path());
-        command
-    }
-
-    fn bastionless(&self, args: &[&str]) -> Output {
-        self.command(env!("CARGO_BIN_EXE_bastionless"))
-            .args(args)
-            .output()
-            .expect("bastionless runs")
-    }
-
-    fn engine(&self) -> Engine {
-        let files = AwsFiles::at(
-            self.simulator.config_file(),
-            self.simulator.credentials_file(),
-        );
-        let engine = Engine::start(EngineConfig::new(files)).expect("engine starts");
-        engine.wait_until(Duration::from_secs(30), |s| !s.refreshing);
-        engine
-    }
-
     fn known_hosts(&self) -> std::path::PathBuf {
         self.data.path().join("bastionless/known_hosts")
     }

@@ -2,62 +2,16 @@
 //! sessions, into the simulator's real `sshd`: the listener that `bastionless ssh` opens, and
 //! the stdio tunnel that `bastionless proxy` gives `ssh -o ProxyCommand` and `scp`.
 
-use bastionless_core::engine::{Engine, EngineConfig};
-use bastionless_core::profiles::AwsFiles;
-use bastionless_sim::{BackgroundSimulator, Scenario};
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-/// A simulator of the demo scenario whose Linux hosts run a real sshd, and a data dir for
-/// Bastionless's known_hosts.
-struct World {
-    simulator: BackgroundSimulator,
-    data: tempfile::TempDir,
-}
+mod support;
+
+use support::World;
 
 impl World {
-    fn start() -> Self {
-        assert!(
-            Path::new("/usr/sbin/sshd").exists(),
-            "these tests need OpenSSH's sshd (apt-get install openssh-server)"
-        );
-        Self {
-            simulator: BackgroundSimulator::start(Scenario::demo()).expect("simulator starts"),
-            data: tempfile::tempdir().expect("a temporary directory"),
-        }
-    }
-
-    /// A command with the simulator's AWS environment, and nothing of the user's (not even
-    /// the host cache).
-    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut command = Command::new(program);
-        command
-            .envs(self.simulator.env_vars())
-            .env("XDG_DATA_HOME", self.data.path())
-            .env("XDG_CACHE_HOME", self.data.path());
-        command
-    }
-
-    fn bastionless(&self, args: &[&str]) -> Output {
-        self.command(env!("CARGO_BIN_EXE_bastionless"))
-            .args(args)
-            .output()
-            .expect("bastionless runs")
-    }
-
-    /// The engine over the simulator's profiles, with its first refresh done.
-    fn engine(&self) -> Engine {
-        let files = AwsFiles::at(
-            self.simulator.config_file(),
-            self.simulator.credentials_file(),
-        );
-        let engine = Engine::start(EngineConfig::new(files)).expect("engine starts");
-        engine.wait_until(Duration::from_secs(30), |s| !s.refreshing);
-        engine
-    }
-
     fn login_user(&self) -> String {
         self.simulator
             .login_user()

@@ -4,13 +4,13 @@
 //! signed with a slow clock) it signs with `aws-sigv4`, the product's signer, and speaks
 //! HTTP/1.1 by hand.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
-use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::operation::RequestId;
 use aws_sdk_ec2::types::{ArchitectureValues, Filter, Instance, InstanceStateName, PlatformValues};
@@ -43,50 +43,7 @@ const PROD_US_EAST_1: &[&str] = &[
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// SDK configuration for one of the simulator's profiles, read from its generated files and
-/// nothing else (the host's environment and `~/.aws` are ignored).
-async fn sdk_config(sim: &Simulator, profile: &str) -> SdkConfig {
-    config_loader(sim, profile).load().await
-}
-
-fn config_loader(sim: &Simulator, profile: &str) -> aws_config::ConfigLoader {
-    loader_for(
-        sim.config_file(),
-        sim.credentials_file(),
-        sim.ca_bundle().expect("the simulator serves TLS"),
-        profile,
-    )
-}
-
-/// An SDK configuration from these files only, trusting only the simulator's CA (as the
-/// product does with a profile's `ca_bundle`; the Rust SDK does not read that setting itself).
-fn loader_for(
-    config: &Path,
-    credentials: &Path,
-    ca_bundle: &Path,
-    profile: &str,
-) -> aws_config::ConfigLoader {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let pem = std::fs::read(ca_bundle).expect("the CA bundle is readable");
-    let context = TlsContext::builder()
-        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
-        .build()
-        .expect("a TLS context");
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .empty_test_environment()
-        .http_client(http_client)
-        .profile_files(
-            EnvConfigFiles::builder()
-                .with_file(EnvConfigFileKind::Config, config)
-                .with_file(EnvConfigFileKind::Credentials, credentials)
-                .build(),
-        )
-        .profile_name(profile)
-}
+use support::{config_loader, loader_for, sdk_config};
 
 /// `127.0.0.1:PORT` of the control plane.
 fn authority(sim: &Simulator) -> String {

@@ -2,10 +2,10 @@
 //! a Windows instance's password, sealed to its key pair, decrypts with the key pair's `.pem`
 //! the simulator writes, and is empty until Windows has set it.
 
+mod support;
+
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use bastionless_core::launch::windows_password::{decrypt_password, parse_private_key};
 use bastionless_sim::{Clock, Scenario, SimOptions, Simulator};
@@ -13,29 +13,7 @@ use chrono::Utc;
 
 /// An EC2 client for one of the simulator's profiles, from its generated files only.
 async fn ec2(sim: &Simulator, profile: &str) -> aws_sdk_ec2::Client {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let pem = std::fs::read(sim.ca_bundle().expect("TLS")).expect("the CA bundle is readable");
-    let context = TlsContext::builder()
-        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
-        .build()
-        .expect("a TLS context");
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https();
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .empty_test_environment()
-        .http_client(http_client)
-        .profile_files(
-            EnvConfigFiles::builder()
-                .with_file(EnvConfigFileKind::Config, sim.config_file())
-                .with_file(EnvConfigFileKind::Credentials, sim.credentials_file())
-                .build(),
-        )
-        .profile_name(profile)
-        .load()
-        .await;
-    aws_sdk_ec2::Client::new(&config)
+    aws_sdk_ec2::Client::new(&support::sdk_config(sim, profile).await)
 }
 
 fn instance_id(sim: &Simulator, name: &str) -> String {

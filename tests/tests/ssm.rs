@@ -9,14 +9,14 @@
 //!
 //! Loopback only; the SSH test needs OpenSSH (`openssh-server`, `openssh-client`).
 
+mod support;
+
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
-use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::types::{InstanceInformation, InstanceInformationStringFilter, PingStatus};
 use bastionless_core::eic::ConnectOptions;
@@ -67,32 +67,7 @@ async fn demo() -> Simulator {
     simulator(Scenario::demo(), SimOptions::default()).await
 }
 
-/// SDK configuration for one of the simulator's profiles, from its generated files only,
-/// trusting only its CA.
-async fn sdk_config(sim: &Simulator, profile: &str) -> aws_config::SdkConfig {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let pem = std::fs::read(sim.ca_bundle().expect("TLS")).expect("the CA bundle is readable");
-    let context = TlsContext::builder()
-        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
-        .build()
-        .expect("a TLS context");
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .empty_test_environment()
-        .http_client(http_client)
-        .profile_files(
-            EnvConfigFiles::builder()
-                .with_file(EnvConfigFileKind::Config, sim.config_file())
-                .with_file(EnvConfigFileKind::Credentials, sim.credentials_file())
-                .build(),
-        )
-        .profile_name(profile)
-        .load()
-        .await
-}
+use support::sdk_config;
 
 async fn ssm(sim: &Simulator, profile: &str) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::new(&sdk_config(sim, profile).await)

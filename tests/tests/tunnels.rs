@@ -3,6 +3,8 @@
 //! refusal and closure the endpoint gives, the 20-tunnel cap, `maxTunnelDuration`, and real
 //! OpenSSH logging in through a tunnel only while a key pushed with `SendSSHPublicKey` is valid.
 
+mod support;
+
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -416,19 +418,7 @@ async fn real_ssh_logs_in_through_a_tunnel_only_while_the_pushed_key_is_valid() 
     );
 }
 
-/// An HTTPS client for the SDK that trusts the simulator's CA only.
-fn https_client(ca_bundle: &Path) -> aws_types::sdk_config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let pem = std::fs::read(ca_bundle).expect("the CA bundle is readable");
-    let context = TlsContext::builder()
-        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
-        .build()
-        .expect("a TLS context");
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https()
-}
+use support::https_client;
 
 /// Polls `condition` for up to five seconds (tunnels are counted down as their tasks end).
 async fn wait_until(condition: impl Fn() -> bool) {
