@@ -68,6 +68,7 @@ async fn demo() -> Simulator {
 }
 
 use support::sdk_config;
+use support::ssh;
 
 async fn ssm(sim: &Simulator, profile: &str) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::new(&sdk_config(sim, profile).await)
@@ -1229,44 +1230,6 @@ async fn a_shell_session_runs_commands_on_a_terminal() {
     );
     session.pipe.write_all(b"exit\r").await.expect("open");
     assert_eq!(session.closed().await, "");
-}
-
-/// Runs `ssh -i KEY -o BatchMode=yes USER@127.0.0.1 -p PORT echo ok`; `Ok(stdout)` on success.
-async fn ssh(key: &Path, user: &str, port: u16) -> Result<String, String> {
-    let output = tokio::process::Command::new("ssh")
-        .arg("-i")
-        .arg(key)
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            "-o",
-            "ConnectTimeout=10",
-            "-p",
-        ])
-        .arg(port.to_string())
-        .arg(format!("{user}@127.0.0.1"))
-        .args(["echo", "ok"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("ssh runs");
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{}: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
 }
 
 /// The product's own session configuration, trusting the simulator's CA.

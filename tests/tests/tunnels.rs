@@ -305,44 +305,6 @@ async fn tcp_to_tunnel_relay(sim: &Simulator, request: TunnelRequest) -> u16 {
     port
 }
 
-/// Runs `ssh -i KEY -o BatchMode=yes USER@127.0.0.1 -p PORT echo ok`; `Ok(stdout)` on success.
-async fn ssh(key: &Path, user: &str, port: u16) -> Result<String, String> {
-    let output = tokio::process::Command::new("ssh")
-        .arg("-i")
-        .arg(key)
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            "-o",
-            "ConnectTimeout=10",
-            "-p",
-        ])
-        .arg(port.to_string())
-        .arg(format!("{user}@127.0.0.1"))
-        .args(["echo", "ok"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("ssh runs");
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{}: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
 #[tokio::test]
 async fn real_ssh_logs_in_through_a_tunnel_only_while_the_pushed_key_is_valid() {
     assert!(
@@ -419,6 +381,7 @@ async fn real_ssh_logs_in_through_a_tunnel_only_while_the_pushed_key_is_valid() 
 }
 
 use support::https_client;
+use support::ssh;
 
 /// Polls `condition` for up to five seconds (tunnels are counted down as their tasks end).
 async fn wait_until(condition: impl Fn() -> bool) {

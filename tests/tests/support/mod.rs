@@ -1,7 +1,7 @@
-//! SDK clients for the simulator, as the integration tests make them: from the files the
-//! simulator generated and nothing else (the host's environment and `~/.aws` are ignored),
-//! trusting only the simulator's CA — as the product does with a profile's `ca_bundle`; the
-//! Rust SDK does not read that setting itself.
+//! What the simulator's integration tests share: SDK clients made from the files the simulator
+//! generated and nothing else (the host's environment and `~/.aws` are ignored), trusting only
+//! its CA — as the product does with a profile's `ca_bundle`; the Rust SDK does not read that
+//! setting itself — and a non-interactive `ssh` to a tunnel's local port.
 
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
@@ -59,4 +59,42 @@ pub fn config_loader(sim: &Simulator, profile: &str) -> aws_config::ConfigLoader
 /// The SDK configuration of one of `sim`'s profiles.
 pub async fn sdk_config(sim: &Simulator, profile: &str) -> SdkConfig {
     config_loader(sim, profile).load().await
+}
+
+/// Runs `ssh -i KEY -o BatchMode=yes USER@127.0.0.1 -p PORT echo ok`; `Ok(stdout)` on success.
+pub async fn ssh(key: &Path, user: &str, port: u16) -> Result<String, String> {
+    let output = tokio::process::Command::new("ssh")
+        .arg("-i")
+        .arg(key)
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=10",
+            "-p",
+        ])
+        .arg(port.to_string())
+        .arg(format!("{user}@127.0.0.1"))
+        .args(["echo", "ok"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("ssh runs");
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
 }
