@@ -59,7 +59,8 @@ impl TunnelCounters {
         self.to_remote.load(Ordering::Relaxed)
     }
 
-    /// Payload bytes received from the endpoint and written to the local side so far.
+    /// Payload bytes received from the endpoint so far (counted as they arrive, before they are
+    /// written to the local side).
     pub fn bytes_from_remote(&self) -> u64 {
         self.from_remote.load(Ordering::Relaxed)
     }
@@ -248,6 +249,11 @@ where
     while let Some(message) = stream.next().await {
         match message {
             Ok(Message::Binary(data)) => {
+                // Counted on arrival: once written, the bytes may be read (and the process
+                // asked to exit) before this task runs again.
+                counters
+                    .from_remote
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
                 local
                     .write_all(&data)
                     .await
@@ -256,9 +262,6 @@ where
                     .flush()
                     .await
                     .map_err(|source| EicError::Local { source })?;
-                counters
-                    .from_remote
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
             }
             Ok(Message::Text(_)) => return Err(EicError::UnexpectedTextFrame),
             Ok(Message::Close(frame)) => return Ok(RemoteEnd::Closed(frame)),
