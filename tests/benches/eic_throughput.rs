@@ -57,13 +57,12 @@ use rustls::{ClientConfig, HandshakeKind, RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::runtime::Runtime;
 use tokio::sync::{Notify, mpsc};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use support::{
     ACCESS_KEY_ID, ACCOUNT, Cpu, ENDPOINT_ID, INSTANCE_ID, INSTANCE_IP, PROFILE, REGION,
-    SECRET_ACCESS_KEY, scenario_toml,
+    SECRET_ACCESS_KEY, runtime, scenario_toml,
 };
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -74,8 +73,6 @@ const DEFAULT_SETUPS: usize = 20;
 const WRITE_CHUNK: usize = 64 * 1024;
 /// The discard servers' read size.
 const READ_CHUNK: usize = 256 * 1024;
-/// Worker threads of each runtime (client side, server side).
-const WORKERS: usize = 2;
 /// Give up on any one wait after this long.
 const PATIENCE: Duration = Duration::from_secs(600);
 
@@ -193,15 +190,6 @@ fn main() -> ExitCode {
     };
     println!("{}", summary(mode, bytes, &measured));
     ExitCode::SUCCESS
-}
-
-fn runtime(name: &str) -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .thread_name(name)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
 }
 
 fn summary(mode: Mode, bytes: u64, measured: &Measured) -> String {

@@ -29,8 +29,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
-use aws_credential_types::Credentials;
 use bastionless_core::eic::ConnectOptions;
 use bastionless_core::ssm::session::{
     DataChannelConnector, PortSession, PortSessionPool, SessionConfig, SsmSessionApi,
@@ -38,9 +36,13 @@ use bastionless_core::ssm::session::{
 use bastionless_sim::{Scenario, SimOptions, Simulator};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::runtime::Runtime;
 
-use support::{ACCESS_KEY_ID, Cpu, INSTANCE_ID, PROFILE, REGION, SECRET_ACCESS_KEY, scenario_toml};
+use support::{Cpu, INSTANCE_ID, PROFILE, runtime, scenario_toml};
+
+/// The SDK clients the integration tests make: from the simulator's generated files, trusting
+/// only its CA.
+#[path = "../tests/support/mod.rs"]
+mod sdk;
 
 const DEFAULT_BYTES: usize = 8 << 20;
 const DEFAULT_ECHOES: usize = 200;
@@ -101,15 +103,6 @@ fn parse_size(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("--bytes {text}: expected a size such as 8M"))
 }
 
-fn runtime(name: &str) -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name(name)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
-
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(args) => args,
@@ -154,7 +147,7 @@ async fn measure(server_rt: &tokio::runtime::Handle, args: &Args) -> Result<(), 
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("the simulator did not start: {e:#}"))?;
-    let api = Arc::new(session_api(&sim).await);
+    let api = Arc::new(SsmSessionApi::new(&sdk::sdk_config(&sim, PROFILE).await));
     let config = session_config(&sim)?;
 
     // One connection each way.
@@ -378,37 +371,6 @@ async fn echo(tcp: &mut TcpStream) -> std::io::Result<()> {
             n => tcp.write_all(&buffer[..n]).await?,
         }
     }
-}
-
-async fn session_api(sim: &Simulator) -> SsmSessionApi {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .empty_test_environment()
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(sim.endpoint_url())
-        .credentials_provider(Credentials::new(
-            ACCESS_KEY_ID,
-            SECRET_ACCESS_KEY,
-            None,
-            None,
-            PROFILE,
-        ))
-        .http_client(https_client(sim))
-        .load()
-        .await;
-    SsmSessionApi::new(&config)
-}
-
-fn https_client(sim: &Simulator) -> aws_types::sdk_config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let pem = std::fs::read(sim.ca_bundle().expect("TLS")).expect("the CA bundle");
-    let context = TlsContext::builder()
-        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
-        .build()
-        .expect("a TLS context");
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https()
 }
 
 fn session_config(sim: &Simulator) -> Result<SessionConfig, String> {

@@ -8,6 +8,20 @@ use std::net::SocketAddr;
 /// `/proc` reports CPU time in USER_HZ ticks, which Linux fixes at 100 for user space.
 const TICKS_PER_SECOND: f64 = 100.0;
 
+/// Worker threads of each runtime (client side, server side).
+const WORKERS: usize = 2;
+
+/// A runtime whose threads are named `name` (`bench-client` or `bench-server`), so that
+/// [`Cpu`] can tell their CPU time apart.
+pub fn runtime(name: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// CPU seconds (user + system) used so far: by the process, and by the threads of each runtime.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Cpu {
