@@ -41,7 +41,7 @@ fn main() {
         "[bench]\naws_access_key_id = AKIDBENCHMARK\naws_secret_access_key = not-a-secret\n",
     )
     .unwrap();
-    let cache = dir.path().join("inventory.json");
+    let cache = dir.path().join("inventory.bin");
     write_cache(&cache);
 
     let started = Instant::now();

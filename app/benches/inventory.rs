@@ -152,7 +152,7 @@ fn run(args: &Args) -> Result<Run, String> {
     let simulator = BackgroundSimulator::start(scenario).map_err(|e| format!("{e:#}"))?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let config = EngineConfig {
-        cache_file: Some(dir.path().join("inventory.json")),
+        cache_file: Some(dir.path().join("inventory.bin")),
         ..EngineConfig::new(AwsFiles::at(
             simulator.config_file(),
             simulator.credentials_file(),

@@ -425,6 +425,7 @@ fn perform(action: &TrayAction, engine: &EngineHandle, to_window: &ToWindow) {
             engine.send(Command::Connect {
                 host: host.clone(),
                 how: TrayAction::connect_how(*action, *local_port),
+                route: bastionless_core::engine::RouteChoice::Auto,
             });
         }
         TrayAction::CloseTunnel(id) => engine.send(Command::CloseTunnel(*id)),

@@ -234,6 +234,7 @@ fn connect_forward_from_the_engine_listens_on_loopback_until_closed() {
             remote_port: 22,
             local_port: None,
         },
+        route: bastionless_core::engine::RouteChoice::Auto,
     });
     // The notice and the tunnel manager's report of the bound listener are published apart.
     let snapshot = engine.wait_until(Duration::from_secs(30), |s| {

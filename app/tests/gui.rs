@@ -197,7 +197,7 @@ fn field_terms_in_the_search_keep_only_the_hosts_they_describe() {
     let simulator = BackgroundSimulator::start(Scenario::demo()).expect("simulator starts");
     let (mut harness, snapshot) = demo_window(&simulator);
     search(&mut harness, "os:windows");
-    for host in &snapshot.hosts {
+    for host in snapshot.hosts.iter() {
         let windows = host.platform.as_str() == "windows";
         assert_eq!(
             shown(&harness, host.display_name()),

@@ -276,6 +276,14 @@ fn connecting_by_rdp_without_a_password_to_use_says_why_and_opens_nothing() {
         .find(|i| i.name() == Some("win-eic-1"))
         .expect("in the demo")
         .launch_time = chrono::Utc::now();
+    // A route to win-ad-1 (its agent online), so what stops it is the missing key pair.
+    scenario
+        .instances
+        .iter_mut()
+        .find(|i| i.name() == Some("win-ad-1"))
+        .and_then(|i| i.ssm_agent.as_mut())
+        .expect("win-ad-1 has an agent in the demo")
+        .ping_status = bastionless_sim::scenario::PingStatus::Online;
     let simulator = BackgroundSimulator::start(scenario).expect("simulator starts");
     let files = AwsFiles::at(simulator.config_file(), simulator.credentials_file());
     let engine = Engine::start(EngineConfig::new(files)).expect("engine starts");
@@ -296,6 +304,7 @@ fn connecting_by_rdp_without_a_password_to_use_says_why_and_opens_nothing() {
         engine.send(EngineCommand::Connect {
             host: host.key(),
             how: ConnectHow::Rdp,
+            route: bastionless_core::engine::RouteChoice::Auto,
         });
         let after = engine.wait_until(Duration::from_secs(30), |s| {
             s.notices.iter().any(|n| n.seq > seen)

@@ -198,6 +198,7 @@ fn connect_from_the_engine_opens_a_loopback_tunnel_and_runs_ssh_in_the_terminal(
     engine.send(EngineCommand::Connect {
         host: host.clone(),
         how: ConnectHow::Ssh,
+        route: bastionless_core::engine::RouteChoice::Auto,
     });
     let snapshot = engine.wait_until(Duration::from_secs(30), |s| !s.notices.is_empty());
     let notice = snapshot.notices.last().expect("a notice");

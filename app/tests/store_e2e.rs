@@ -285,6 +285,7 @@ fn a_connection_made_through_the_engine_is_listed_by_recent_in_a_new_process() {
             remote_port: 22,
             local_port: None,
         },
+        route: bastionless_core::engine::RouteChoice::Auto,
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     while store.recents().is_empty() && Instant::now() < deadline {

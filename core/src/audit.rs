@@ -281,6 +281,8 @@ mod tests {
             connections_total: 1,
             started: std::time::Instant::now(),
             last_error: None,
+            resumes: 0,
+            rtt: None,
         }
     }
 

@@ -2,7 +2,8 @@
 //! simulator's agent with its real pacing (messages of at most 1024 bytes, 1 ms apart).
 //!
 //! ```sh
-//! cargo bench -p bastionless-sim --bench ssm_throughput -- [--bytes 8M] [--echoes 200]
+//! cargo bench -p bastionless-sim --bench ssm_throughput -- [--bytes 8M] [--echoes 200] \
+//!     [--plugin /path/to/session-manager-plugin]
 //! ```
 //!
 //! What it measures, each against its ceiling:
@@ -19,12 +20,20 @@
 //! - **client CPU**: CPU seconds per MB of the product's side (the client runtime's threads:
 //!   driver, mux, WebSocket, TLS), while the simulator's relay and agent run on the other.
 //!
+//! With `--plugin`, the same run then measures the official session-manager-plugin the same
+//! way (download, upload, keystroke round trip, its process's CPU per MB), driven as the AWS
+//! CLI drives it: StartSession with `AWS-StartPortForwardingSession`, then the plugin started
+//! with the response, region, profile, request and endpoint as arguments, listening on a local
+//! port; its lines are prefixed `plugin_`. Build it from source (docs/benchmarks.md); the
+//! simulator's tokens in its argv are the plugin's interface, not the product's.
+//!
 //! One line per measurement on stdout, `name=value` pairs.
 
 mod support;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,10 +43,11 @@ use bastionless_core::ssm::session::{
     DataChannelConnector, PortSession, PortSessionPool, SessionConfig, SsmSessionApi,
 };
 use bastionless_sim::{Scenario, SimOptions, Simulator};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
-use support::{Cpu, INSTANCE_ID, PROFILE, runtime, scenario_toml};
+use support::{Cpu, INSTANCE_ID, PROFILE, REGION, process_cpu, runtime, scenario_toml};
 
 /// The SDK clients the integration tests make: from the simulator's generated files, trusting
 /// only its CA.
@@ -62,12 +72,15 @@ const ECHO: u8 = b'E';
 struct Args {
     bytes: usize,
     echoes: usize,
+    /// An official session-manager-plugin binary to measure after the product.
+    plugin: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         bytes: DEFAULT_BYTES,
         echoes: DEFAULT_ECHOES,
+        plugin: None,
     };
     let mut given = std::env::args().skip(1);
     while let Some(arg) = given.next() {
@@ -81,6 +94,7 @@ fn parse_args() -> Result<Args, String> {
                     .filter(|n| *n > 0)
                     .ok_or("--echoes: a count above 0")?;
             }
+            "--plugin" => args.plugin = Some(PathBuf::from(value()?)),
             "--bench" => {}
             other => return Err(format!("unexpected argument `{other}`")),
         }
@@ -208,7 +222,179 @@ async fn measure(server_rt: &tokio::runtime::Handle, args: &Args) -> Result<(), 
         one_session / pooled,
     );
     pool.close().await.map_err(s)?;
+    if let Some(plugin) = &args.plugin {
+        measure_plugin(plugin, &sim, args, backend).await?;
+    }
     Ok(())
+}
+
+/// The official plugin, measured like the product above: one connection each way through its
+/// local listener, then keystrokes. Its CPU is its own process's; the simulator's is ours.
+async fn measure_plugin(
+    plugin: &Path,
+    sim: &Simulator,
+    args: &Args,
+    backend: SocketAddr,
+) -> Result<(), String> {
+    let running = OfficialPlugin::start(plugin, sim).await?;
+    let local = SocketAddr::from((Ipv4Addr::LOCALHOST, running.local_port));
+    let (seconds, cpu) = running
+        .timed(async {
+            let stream = TcpStream::connect(local).await.map_err(s)?;
+            drain_all(vec![stream], args.bytes).await
+        })
+        .await?;
+    report(
+        "plugin_download",
+        args.bytes,
+        seconds,
+        cpu,
+        DOWNLOAD_CEILING,
+    );
+    let (seconds, cpu) = running
+        .timed(async {
+            let stream = TcpStream::connect(local).await.map_err(s)?;
+            upload_to(stream, args.bytes).await
+        })
+        .await?;
+    // The plugin's own pacing (1 ms per message) is its ceiling; the product's is reported
+    // for comparison.
+    report("plugin_upload", args.bytes, seconds, cpu, UPLOAD_CEILING);
+    let through_plugin =
+        echo_round_trips(TcpStream::connect(local).await.map_err(s)?, args.echoes).await?;
+    let direct =
+        echo_round_trips(TcpStream::connect(backend).await.map_err(s)?, args.echoes).await?;
+    println!(
+        "plugin_keystroke_rtt_ms_median={:.2} p90={:.2} direct_tcp_ms_median={:.3} added_ms={:.2} echoes={}",
+        percentile(&through_plugin, 0.5),
+        percentile(&through_plugin, 0.9),
+        percentile(&direct, 0.5),
+        percentile(&through_plugin, 0.5) - percentile(&direct, 0.5),
+        args.echoes,
+    );
+    running.stop(sim).await
+}
+
+/// A running session-manager-plugin with its port-forwarding session.
+struct OfficialPlugin {
+    child: tokio::process::Child,
+    pid: u32,
+    session_id: String,
+    local_port: u16,
+}
+
+impl OfficialPlugin {
+    /// Starts a session and the plugin for it, as `aws ssm start-session` does, and waits
+    /// until it listens.
+    async fn start(plugin: &Path, sim: &Simulator) -> Result<OfficialPlugin, String> {
+        const DOCUMENT: &str = "AWS-StartPortForwardingSession";
+        let local_port = {
+            let probe = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(s)?;
+            probe.local_addr().map_err(s)?.port()
+        };
+        let ssm = aws_sdk_ssm::Client::new(&sdk::sdk_config(sim, PROFILE).await);
+        let started = ssm
+            .start_session()
+            .target(INSTANCE_ID)
+            .document_name(DOCUMENT)
+            .parameters("portNumber", vec!["22".to_owned()])
+            .parameters("localPortNumber", vec![local_port.to_string()])
+            .send()
+            .await
+            .map_err(|e| format!("StartSession for the plugin: {e:?}"))?;
+        let session_id = started.session_id().unwrap_or_default().to_owned();
+        let response = json!({
+            "SessionId": session_id,
+            "TokenValue": started.token_value(),
+            "StreamUrl": started.stream_url(),
+        });
+        let request = json!({
+            "Target": INSTANCE_ID,
+            "DocumentName": DOCUMENT,
+            "Parameters": {"portNumber": ["22"], "localPortNumber": [local_port.to_string()]},
+        });
+        let mut command = tokio::process::Command::new(plugin);
+        command
+            .arg(response.to_string())
+            .arg(REGION)
+            .arg("StartSession")
+            .arg(PROFILE)
+            .arg(request.to_string())
+            .arg(sim.endpoint_url())
+            .envs(sim.env_vars())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true);
+        // Go reads extra roots for the data channel's TLS from here (the SDK part reads
+        // AWS_CA_BUNDLE).
+        if let Some(ca) = sim.ca_bundle() {
+            command.env("SSL_CERT_FILE", ca);
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", plugin.display()))?;
+        let pid = child.id().ok_or("the plugin exited at once")?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let listening = async {
+            while let Some(line) = lines.next_line().await.map_err(s)? {
+                if line.contains("Waiting for connections") {
+                    return Ok(());
+                }
+            }
+            Err("the plugin ended before it listened".to_owned())
+        };
+        tokio::time::timeout(Duration::from_secs(30), listening)
+            .await
+            .map_err(|_| "the plugin did not listen within 30 s".to_owned())??;
+        // Keep reading its output so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(OfficialPlugin {
+            child,
+            pid,
+            session_id,
+            local_port,
+        })
+    }
+
+    /// Like [`timed`], with the plugin process's CPU as the client's and this process's (the
+    /// simulator) as the server's.
+    async fn timed(
+        &self,
+        work: impl std::future::Future<Output = Result<(), String>>,
+    ) -> Result<(f64, Cpu), String> {
+        let plugin_before = process_cpu(self.pid).unwrap_or(f64::NAN);
+        let ours_before = Cpu::now();
+        let started = Instant::now();
+        tokio::time::timeout(PATIENCE, work)
+            .await
+            .map_err(|_| format!("no end within {PATIENCE:?}"))??;
+        let seconds = started.elapsed().as_secs_f64();
+        let ours = Cpu::now().since(ours_before).process;
+        let plugin = process_cpu(self.pid).unwrap_or(f64::NAN) - plugin_before;
+        Ok((
+            seconds,
+            Cpu {
+                process: ours,
+                client: plugin,
+                server: ours,
+            },
+        ))
+    }
+
+    /// Ends the session through the API (the plugin has no way to be told) and the plugin.
+    async fn stop(mut self, sim: &Simulator) -> Result<(), String> {
+        let ssm = aws_sdk_ssm::Client::new(&sdk::sdk_config(sim, PROFILE).await);
+        ssm.terminate_session()
+            .session_id(&self.session_id)
+            .send()
+            .await
+            .map_err(|e| format!("TerminateSession: {e:?}"))?;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+        let _ = self.child.kill().await;
+        Ok(())
+    }
 }
 
 fn s(e: impl std::fmt::Display) -> String {
@@ -272,7 +458,14 @@ where
 
 /// Writes `bytes` to a new stream and waits until the instance side has read them all.
 async fn upload(session: &PortSession, bytes: usize) -> Result<(), String> {
-    let mut stream = session.open_stream().await.map_err(s)?;
+    upload_to(session.open_stream().await.map_err(s)?, bytes).await
+}
+
+/// Writes `bytes` to `stream` and waits until the instance side has read them all.
+async fn upload_to<S>(mut stream: S, bytes: usize) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     stream.write_all(&[DISCARD]).await.map_err(s)?;
     stream
         .write_all(&(bytes as u64).to_be_bytes())

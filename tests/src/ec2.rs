@@ -34,6 +34,16 @@ pub fn call(call: &QueryCall<'_>) -> Result<String, AwsError> {
     if !region_enabled {
         return Err(auth_failure());
     }
+    // An identity policy that denies the action. EC2's Describe calls have no resource-level
+    // permissions, so the action alone decides; GetPasswordData checks its instance itself.
+    if call.action != "GetPasswordData" && !call.caller.profile.may(&format!("ec2:{}", call.action))
+    {
+        return Err(AwsError::new(
+            StatusCode::FORBIDDEN,
+            "UnauthorizedOperation",
+            "You are not authorized to perform this operation.",
+        ));
+    }
     match call.action {
         "DescribeImages" => describe_images::respond(call),
         "DescribeInstances" => describe_instances::respond(call),

@@ -33,6 +33,7 @@ mod error;
 mod faults;
 mod iam;
 mod instance_connect;
+mod kms;
 mod listener;
 mod query;
 pub mod scenario;
@@ -379,6 +380,12 @@ impl Simulator {
     /// Where a Session Manager session stands (`None` for an id StartSession never returned).
     pub fn ssm_session(&self, session_id: &str) -> Option<SessionState> {
         self.world.ssm.state(session_id)
+    }
+
+    /// The id of every Session Manager session StartSession has granted, in no particular
+    /// order (for a test that cuts a session it did not start itself).
+    pub fn ssm_session_ids(&self) -> Vec<String> {
+        self.world.ssm.ids()
     }
 
     /// Drops a session's data-channel WebSocket without a Close frame, as a network failure

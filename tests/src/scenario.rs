@@ -64,6 +64,9 @@ pub struct Scenario {
     /// IAM Identity Center instances (`[sso-session]` in the generated config).
     #[serde(default)]
     pub sso: Vec<SsoInstance>,
+    /// KMS keys (`[[kms_keys]]`), e.g. the one `session_manager.kms_key` names.
+    #[serde(default)]
+    pub kms_keys: Vec<KmsKey>,
     /// Lookups by id, built on first use: a generated organisation has thousands of instances,
     /// subnets and VPCs, and every call would otherwise scan them all.
     #[serde(skip)]
@@ -81,7 +84,7 @@ struct Index {
 
 /// Session Manager preferences (an account's `SSM-SessionManagerRunShell` settings) that the
 /// service enforces on every session, on the simulated clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionManagerPreferences {
     /// Minutes without data either way before a session is terminated: 1–60, AWS's default 20.
@@ -90,6 +93,11 @@ pub struct SessionManagerPreferences {
     /// The longest a session may last, 1–1440 minutes; unlimited when unset, as by default.
     #[serde(default)]
     pub max_session_duration_minutes: Option<u32>,
+    /// The KMS key shell sessions must be encrypted with (`kmsKeyId`): a key id, key ARN or
+    /// alias of `[[kms_keys]]`, resolved in each session's account and region. Port sessions
+    /// are never encrypted (spec §6.1).
+    #[serde(default)]
+    pub kms_key: Option<String>,
 }
 
 impl Default for SessionManagerPreferences {
@@ -97,8 +105,40 @@ impl Default for SessionManagerPreferences {
         SessionManagerPreferences {
             idle_session_timeout_minutes: default_idle_session_timeout(),
             max_session_duration_minutes: None,
+            kms_key: None,
         }
     }
+}
+
+/// A symmetric KMS key in one account and region.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KmsKey {
+    /// The key id, a UUID as KMS makes them (`1234abcd-12ab-34cd-56ef-1234567890ab`).
+    pub id: String,
+    pub account: String,
+    pub region: String,
+    /// `alias/NAME`s that name it in its account and region.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// A disabled key refuses GenerateDataKey and Decrypt (`DisabledException`).
+    #[serde(default = "key_enabled")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl KmsKey {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:kms:{}:{}:key/{}",
+            self.region, self.account, self.id
+        )
+    }
+}
+
+fn key_enabled() -> bool {
+    true
 }
 
 fn default_idle_session_timeout() -> u32 {
@@ -719,6 +759,20 @@ impl Scenario {
     pub fn vpc_in<'a>(&'a self, vpc_id: &str, account: &str, region: &str) -> Option<&'a Vpc> {
         self.vpc(vpc_id)
             .filter(|vpc| vpc.account == account && vpc.region == region)
+    }
+
+    /// The instances in one region, every account's, in scenario order (from the index, not
+    /// a scan of every instance: `DescribeImages` asks this on every call).
+    pub fn instances_in_region<'a>(&'a self, region: &str) -> impl Iterator<Item = &'a Instance> {
+        let mut positions: Vec<usize> = self
+            .index()
+            .by_region
+            .iter()
+            .filter(|((_, r), _)| r == region)
+            .flat_map(|(_, at)| at.iter().copied())
+            .collect();
+        positions.sort_unstable();
+        positions.into_iter().map(|at| &self.instances[at])
     }
 
     /// The instances in one account and region, in scenario order: what that caller can see.

@@ -11,9 +11,9 @@ use crate::auth::{AuthError, Caller};
 use crate::error::{AwsError, Protocol};
 use crate::query::QueryParams;
 use crate::scenario::Scenario;
-use crate::sigv4::{self, HttpRequest};
+use crate::sigv4::{self, HttpRequest, SigV4Error};
 use crate::world::World;
-use crate::{ec2, iam, instance_connect, ssm, sts};
+use crate::{ec2, iam, instance_connect, kms, ssm, sts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -25,6 +25,8 @@ pub enum Service {
     InstanceConnect,
     /// Systems Manager's API (Session Manager and managed nodes), not its data channel.
     Ssm,
+    /// Key Management Service (data keys of KMS-encrypted Session Manager shells).
+    Kms,
 }
 
 /// One authenticated query-protocol call, as a service's action sees it.
@@ -54,6 +56,8 @@ impl Service {
                         Some(Service::InstanceConnect)
                     } else if target.starts_with(ssm::api::TARGET_PREFIX) {
                         Some(Service::Ssm)
+                    } else if target.starts_with(kms::TARGET_PREFIX) {
+                        Some(Service::Kms)
                     } else {
                         None
                     }
@@ -81,6 +85,7 @@ impl Service {
             "iam" => Some(Service::Iam),
             instance_connect::SIGNING_NAME => Some(Service::InstanceConnect),
             ssm::api::SIGNING_NAME => Some(Service::Ssm),
+            kms::SIGNING_NAME => Some(Service::Kms),
             _ => None,
         }
     }
@@ -101,6 +106,7 @@ impl Service {
             Service::Iam => "iam",
             Service::InstanceConnect => instance_connect::SIGNING_NAME,
             Service::Ssm => ssm::api::SIGNING_NAME,
+            Service::Kms => kms::SIGNING_NAME,
         }
     }
 
@@ -109,7 +115,7 @@ impl Service {
             Service::Ec2 => Protocol::Ec2Query,
             Service::Sts => Protocol::AwsQuery { xmlns: sts::XMLNS },
             Service::Iam => Protocol::AwsQuery { xmlns: iam::XMLNS },
-            Service::InstanceConnect | Service::Ssm => Protocol::Json,
+            Service::InstanceConnect | Service::Ssm | Service::Kms => Protocol::Json,
         }
     }
 
@@ -118,7 +124,7 @@ impl Service {
         match self {
             Service::Ec2 => "text/xml;charset=UTF-8",
             Service::Sts | Service::Iam => "text/xml",
-            Service::InstanceConnect | Service::Ssm => "application/x-amz-json-1.1",
+            Service::InstanceConnect | Service::Ssm | Service::Kms => "application/x-amz-json-1.1",
         }
     }
 
@@ -129,7 +135,7 @@ impl Service {
             // IAM words authentication failures as STS does.
             Service::Sts | Service::Iam => sts::auth_error(error),
             Service::InstanceConnect => instance_connect::auth_error(error),
-            Service::Ssm => ssm::api::auth_error(error),
+            Service::Ssm | Service::Kms => json_auth_error(error),
         }
     }
 
@@ -146,7 +152,9 @@ impl Service {
                 "ThrottlingException",
                 "The requests were made too frequently and have been throttled. Wait a while and try again.",
             ),
-            Service::Ssm => ssm::api::throttling_error(),
+            Service::Ssm | Service::Kms => {
+                AwsError::bad_request("ThrottlingException", "Rate exceeded")
+            }
         }
     }
 
@@ -169,7 +177,7 @@ impl Service {
     /// The action a request asks for (`DescribeInstances`, `StartSession`, …), if it names one.
     pub fn action(self, request: &HttpRequest<'_>) -> Option<String> {
         match self {
-            Service::InstanceConnect | Service::Ssm => json_target(request)
+            Service::InstanceConnect | Service::Ssm | Service::Kms => json_target(request)
                 .and_then(|target| target.split_once('.'))
                 .map(|(_, action)| action.to_owned()),
             Service::Ec2 | Service::Sts | Service::Iam => {
@@ -202,6 +210,11 @@ impl Service {
                     .strip_prefix(ssm::api::TARGET_PREFIX)
                     .unwrap_or(target);
                 ssm::api::call(world, caller, action, request.body)
+            }
+            Service::Kms => {
+                let target = json_target(request).unwrap_or_default();
+                let action = target.strip_prefix(kms::TARGET_PREFIX).unwrap_or(target);
+                kms::call(world, caller, action, request.body)
             }
             Service::Ec2 | Service::Sts | Service::Iam => {
                 let params = QueryParams::parse(request.query, request.body).map_err(|_| {
@@ -246,4 +259,29 @@ fn json_target<'a>(request: &HttpRequest<'a>) -> Option<&'a str> {
 /// The `InvalidAction` error both query protocols return for an action they do not have.
 pub fn invalid_action(message: String) -> AwsError {
     AwsError::new(StatusCode::BAD_REQUEST, "InvalidAction", message)
+}
+
+/// How the JSON 1.1 services without modelled authentication errors of their own (Systems
+/// Manager, KMS) report a request they could not authenticate: the protocol's common errors.
+fn json_auth_error(error: &AuthError) -> AwsError {
+    match error {
+        AuthError::Signature(SigV4Error::Missing) => AwsError::bad_request(
+            "MissingAuthenticationTokenException",
+            SigV4Error::Missing.to_string(),
+        ),
+        AuthError::Signature(incomplete @ SigV4Error::Incomplete(_)) => {
+            AwsError::bad_request("IncompleteSignatureException", incomplete.to_string())
+        }
+        AuthError::Signature(other) => {
+            AwsError::bad_request("InvalidSignatureException", other.to_string())
+        }
+        AuthError::UnknownAccessKey | AuthError::UnknownRegion(_) => AwsError::bad_request(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ),
+        AuthError::ExpiredToken => AwsError::bad_request(
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+        ),
+    }
 }

@@ -19,22 +19,16 @@ use std::time::{Duration, Instant};
 use aws_credential_types::Credentials;
 use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::types::{InstanceInformation, InstanceInformationStringFilter, PingStatus};
-use bastionless_core::eic::ConnectOptions;
 use bastionless_core::ssm::mux::{MuxClient, MuxConfig, MuxEvent};
 use bastionless_core::ssm::proto::{
     ChannelConfig, ClientFlag, CloseReason, DataChannel, Event, OpenDataChannel, PortForwarding,
     SendError, TerminalSize,
 };
-use bastionless_core::ssm::session::{
-    DataChannelConnector, PortSession, SessionConfig, SsmSessionApi, run_stdio,
-};
+use bastionless_core::ssm::session::{PortSession, SsmSessionApi, run_stdio};
 use bastionless_sim::{Clock, DataChannelFaults, Scenario, SessionState, SimOptions, Simulator};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_rustls::client::TlsStream;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
@@ -88,7 +82,7 @@ fn code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
     )
 }
 
-type WebSocket = WebSocketStream<TlsStream<TcpStream>>;
+use support::{WebSocket, open_websocket_with_ca, session_config};
 
 /// Opens a StreamUrl over TLS, trusting the simulator's CA — no credentials, as the plugin.
 async fn open_websocket(sim: &Simulator, url: &str) -> WebSocket {
@@ -371,42 +365,6 @@ async fn reconnect(resume: &Resume, ca: &Path) -> Option<WebSocket> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     None
-}
-
-/// A TLS WebSocket to `url` that trusts only the CA in `ca`.
-async fn open_websocket_with_ca(ca: &Path, url: &str) -> WebSocket {
-    use rustls_pki_types::pem::PemObject as _;
-    let pem = std::fs::read(ca).expect("readable");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
-        roots
-            .add(cert.expect("a certificate"))
-            .expect("a trust anchor");
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let authority = url
-        .strip_prefix("wss://")
-        .and_then(|rest| rest.split('/').next())
-        .expect("a wss:// StreamUrl");
-    let tcp = TcpStream::connect(authority)
-        .await
-        .expect("the data channel accepts");
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(
-            rustls_pki_types::ServerName::try_from("127.0.0.1").expect("a name"),
-            tcp,
-        )
-        .await
-        .expect("the simulator's certificate is trusted");
-    tokio_tungstenite::client_async(url, tls)
-        .await
-        .expect("the upgrade succeeds")
-        .0
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -1230,16 +1188,6 @@ async fn a_shell_session_runs_commands_on_a_terminal() {
     );
     session.pipe.write_all(b"exit\r").await.expect("open");
     assert_eq!(session.closed().await, "");
-}
-
-/// The product's own session configuration, trusting the simulator's CA.
-fn session_config(sim: &Simulator) -> SessionConfig {
-    let connector = DataChannelConnector::new(ConnectOptions {
-        ca_bundles: vec![sim.ca_bundle().expect("TLS").to_owned()],
-        ..ConnectOptions::default()
-    })
-    .expect("a connector");
-    SessionConfig::new(connector)
 }
 
 #[tokio::test]

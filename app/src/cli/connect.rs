@@ -6,7 +6,7 @@ use crate::aws_source::AwsSource;
 use crate::cli::forward::wait_for_ctrl_c_or_failure;
 use crate::cli::ssh::{self, RouteArg, SshArgs};
 use crate::cli::target::{self, HostArgs};
-use bastionless_core::engine::{Command, ConnectHow, NoticeLevel};
+use bastionless_core::engine::{Command, ConnectHow, NoticeLevel, RouteChoice};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ pub fn run(args: &ConnectArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
                     target: args.target.clone(),
                     route: RouteArg::Auto,
                     user: None,
-                    port: 22,
+                    port: None,
                     ssh_program: "ssh".into(),
                     identity: None,
                     listen: false,
@@ -45,6 +45,7 @@ pub fn run(args: &ConnectArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
             engine.send(Command::Connect {
                 host: host.key(),
                 how,
+                route: RouteChoice::Auto,
             });
             let after = engine.wait_until(LAUNCH_WAIT, |s| s.notices.iter().any(|n| n.seq > seen));
             let Some(notice) = after.notices.iter().find(|n| n.seq > seen) else {

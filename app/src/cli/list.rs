@@ -292,12 +292,12 @@ mod tests {
                 region: None,
                 ssm: SsmFacts::Unknown("not read"),
             };
-            s.routes.insert(
+            std::sync::Arc::make_mut(&mut s.routes).insert(
                 host.key(),
                 route::assess(host, Purpose::for_host(host), &facts),
             );
         }
-        s.hosts = hosts;
+        s.hosts = hosts.into();
         s
     }
 

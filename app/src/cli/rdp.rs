@@ -1,10 +1,11 @@
-//! `bastionless rdp HOST`: the system RDP client, logged in as Administrator with the
-//! instance's Windows password.
+//! `bastionless rdp HOST`: the system RDP client, logged in (as Administrator unless the
+//! options or the settings name another user) with the instance's Windows password.
 //!
 //! The password is fetched with `GetPasswordData` and decrypted here with the key pair's private
 //! key from the OS keyring (imported once with `bastionless keypair import`); it reaches the
-//! client on its stdin (FreeRDP `/from-stdin`) and never its command line, a file or this
-//! terminal. A tunnel to port 3389 listens on 127.0.0.1 in this process until the client exits;
+//! client on its stdin (FreeRDP `/from-stdin`), the clipboard for 30 s or the Windows
+//! Credential Manager, and never its command line, a file or this terminal. The user, route
+//! and client template follow the options, else the settings ([`LaunchPlan`]). A tunnel to port 3389 listens on 127.0.0.1 in this process until the client exits;
 //! the process exits with the client's status.
 
 use crate::aws_source::AwsSource;
@@ -13,10 +14,10 @@ use crate::cli::target::{self, HostArgs};
 use anyhow::{Context as _, bail};
 use bastionless_core::engine::RDP_PORT;
 use bastionless_core::launch::rdp::{
-    DEFAULT_RDP_USER, PasswordDelivery, RdpClient, RdpEnv, RdpSession, choose_rdp_client,
-    rdp_file_contents, rdp_launch, spawn_rdp_client,
+    RdpClient, RdpEnv, RdpSession, choose_rdp_client, hand_over_password, rdp_file_contents,
+    rdp_launch, spawn_rdp_client,
 };
-use bastionless_core::store::Store;
+use bastionless_core::launch::settings::{LaunchAsk, LaunchPlan};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -26,10 +27,10 @@ pub struct RdpArgs {
     /// How to reach the host.
     #[arg(long, value_enum, default_value_t = RouteArg::Auto)]
     pub route: RouteArg,
-    /// The Windows user to log in as, with the password Windows set at launch: Administrator,
-    /// unless it was renamed.
-    #[arg(long, short = 'l', default_value = DEFAULT_RDP_USER)]
-    pub user: String,
+    /// The Windows user to log in as, with the password Windows set at launch (default: the
+    /// host's settings, else the default users setting for its AMI name, else Administrator).
+    #[arg(long, short = 'l')]
+    pub user: Option<String>,
     /// The RDP client: xfreerdp, wlfreerdp, xfreerdp3, wlfreerdp3, remmina, mstsc or open
     /// (default: the platform's, FreeRDP first on Linux).
     #[arg(long, value_parser = parse_client)]
@@ -51,26 +52,26 @@ fn parse_client(name: &str) -> Result<RdpClient, String> {
 }
 
 pub fn run(args: &RdpArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
-    let template = match &args.client_template {
-        Some(template) => Some(template.clone()),
-        None => source
-            .store_dir()
-            .and_then(|dir| Store::open(dir).ok())
-            .and_then(|store| store.settings().rdp_template),
-    };
-    let client = choose_rdp_client(template.as_deref(), args.client.clone(), &RdpEnv::current())?;
     let (engine, snapshot) = target::inventory(source, args.target.region.as_deref())?;
     let host = target::resolve(&snapshot, &args.target)?;
     let key = host.key();
+    let ask = LaunchAsk {
+        user: args.user.clone(),
+        route: args.route.into(),
+        ..LaunchAsk::default()
+    };
+    let plan = LaunchPlan::new(host, &engine.launch_settings(&key), &ask);
+    let template = args.client_template.clone().or(plan.rdp_template.clone());
+    let client = choose_rdp_client(template.as_deref(), args.client.clone(), &RdpEnv::current())?;
     let password = engine
         .windows_password_blocking(&key)
         .map_err(anyhow::Error::msg)?;
     let local = engine
-        .open_tunnel_blocking(&key, RDP_PORT, None, args.route.into())
+        .open_tunnel_blocking(&key, RDP_PORT, None, plan.route)
         .map_err(anyhow::Error::msg)?;
     let session = RdpSession {
         local_port: local.port(),
-        username: args.user.clone(),
+        username: plan.user.clone(),
         host_name: host.display_name().to_owned(),
     };
     let dir = tempfile::Builder::new()
@@ -81,11 +82,9 @@ pub fn run(args: &RdpArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
     std::fs::write(&file, rdp_file_contents(&session))
         .with_context(|| format!("could not write {}", file.display()))?;
     let launch = rdp_launch(&client, &session, &file)?;
-    if launch.password == PasswordDelivery::UserTypes {
-        eprintln!(
-            "bastionless: {} cannot take the password from Bastionless; type it when asked",
-            launch.program.to_string_lossy()
-        );
+    let handover = hand_over_password(&launch, &session, &password);
+    if let Some(said) = &handover.said {
+        eprintln!("bastionless: {said}");
     }
     let mut child = spawn_rdp_client(&launch, Some(&password))
         .with_context(|| format!("could not run {}", launch.program.to_string_lossy()))?;
@@ -108,6 +107,7 @@ pub fn run(args: &RdpArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    drop(handover);
     drop(dir);
     match status.code() {
         Some(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
@@ -135,7 +135,7 @@ mod tests {
             panic!("not rdp")
         };
         assert_eq!(args.client, Some(RdpClient::FreeRdp("wlfreerdp".into())));
-        assert_eq!(args.user, "Administrator");
+        assert_eq!(args.user, None, "the settings decide, else Administrator");
         let error = parse(&["win-1", "--client", "rdesktop"])
             .unwrap_err()
             .to_string();

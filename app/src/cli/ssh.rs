@@ -10,15 +10,21 @@
 //!
 //! The proxy is pointed at the same AWS files as this process (so `--demo`'s in-process
 //! simulator serves it too), and narrowed to the host's profile and region.
+//!
+//! The user, port, key, route and ProxyCommand-or-port come from the options, else the
+//! settings, by the same resolution as the app's Connect ([`LaunchPlan`]).
 
 use crate::aws_source::AwsSource;
 use crate::cli::target::{self, HostArgs};
 use anyhow::Context as _;
-use bastionless_core::eic::guess_os_user;
 use bastionless_core::engine::{RouteChoice, Snapshot};
-use bastionless_core::inventory::Host;
+use bastionless_core::launch::settings::{LaunchAsk, LaunchPlan, SshIdentity};
 use bastionless_core::launch::terminal::Os;
-use bastionless_core::launch::{SshCommand, SshTransport, known_hosts_file, proxy_command};
+use bastionless_core::launch::{
+    SshCommand, SshTransport, bastionless_proxy_command, known_hosts_file,
+};
+use bastionless_core::route::Method;
+use bastionless_core::store::SshVia;
 use std::ffi::OsString;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -35,21 +41,24 @@ pub struct SshArgs {
     /// How to reach the host.
     #[arg(long, value_enum, default_value_t = RouteArg::Auto)]
     pub route: RouteArg,
-    /// The OS user to log in as (default: the instance's `bastionless:user` tag, else its image's
-    /// default user).
+    /// The OS user to log in as (default: the host's settings, else the instance's
+    /// `bastionless:user` tag, else the default users setting for its AMI name, else its
+    /// image's usual user).
     #[arg(long, short = 'l')]
     pub user: Option<String>,
-    /// The SSH port on the host.
-    #[arg(long, default_value_t = 22)]
-    pub port: u16,
+    /// The SSH port on the host (default: the host's settings, else 22).
+    #[arg(long)]
+    pub port: Option<u16>,
     /// The `ssh` program to run.
     #[arg(long, default_value = "ssh")]
     pub ssh_program: OsString,
-    /// Offer this private key (the instance's key pair, say) instead of pushing a fresh one.
+    /// Offer this private key (the instance's key pair, say) instead of pushing a fresh one
+    /// (default: the host's identity file setting, else the key pair's file from the settings
+    /// off EC2 Instance Connect).
     #[arg(long, short = 'i')]
     pub identity: Option<PathBuf>,
     /// Open the tunnel on a port of 127.0.0.1 in this process instead of running ssh with a
-    /// ProxyCommand.
+    /// ProxyCommand (default: the `ssh_via` setting, else a ProxyCommand).
     #[arg(long)]
     pub listen: bool,
     /// Options and a remote command for ssh, after `--`.
@@ -81,26 +90,61 @@ pub fn run(args: &SshArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
     let (engine, snapshot) = target::inventory(source, args.target.region.as_deref())?;
     let host = target::resolve(&snapshot, &args.target)?;
     let key = host.key();
-    let os_user = guess_os_user(host, args.user.as_deref());
+    let ask = LaunchAsk {
+        user: args.user.clone(),
+        port: args.port,
+        identity: args.identity.clone(),
+        route: args.route.into(),
+        ssh_via: args.listen.then_some(SshVia::LoopbackPort),
+    };
+    let plan = LaunchPlan::new(host, &engine.launch_settings(&key), &ask);
+    let os_user = plan.user.clone();
     // Refuse a route that cannot work before ssh starts, and hand the proxy the one chosen.
     let route = engine
-        .preflight(&key, args.port, args.route.into())
+        .preflight(&key, plan.ssh_port, plan.route)
         .map_err(anyhow::Error::msg)?;
-    let ephemeral = match &args.identity {
-        Some(_) => None,
-        None => Some(
-            engine
-                .push_ssh_key_blocking(&key, &os_user)
-                .map_err(|e| anyhow::anyhow!("{e} (or log in with your own key: -i FILE)"))?,
-        ),
+    let method = match route {
+        RouteChoice::Ssm => Method::Ssm,
+        _ => Method::Eic,
     };
-    let transport = if args.listen {
+    let (ephemeral, identity) = match plan.identity(method) {
+        SshIdentity::File(file) => (None, Some(file)),
+        SshIdentity::Ephemeral { fallback } => {
+            match (engine.push_ssh_key_blocking(&key, &os_user), fallback) {
+                (Ok(ephemeral), _) => {
+                    let file = ephemeral.private_key_path().to_owned();
+                    (Some(ephemeral), Some(file))
+                }
+                (Err(error), Some(fallback)) => {
+                    eprintln!(
+                        "bastionless: no key could be pushed ({error}); offering {} from the \
+                         key pair setting",
+                        fallback.display()
+                    );
+                    (None, Some(fallback))
+                }
+                (Err(error), None) => {
+                    anyhow::bail!("{error} (or log in with your own key: -i FILE)")
+                }
+            }
+        }
+    };
+    let listen = plan.ssh_via == Some(SshVia::LoopbackPort);
+    let transport = if listen {
         let local = engine
-            .open_tunnel_blocking(&key, args.port, None, route)
+            .open_tunnel_blocking(&key, plan.ssh_port, None, route)
             .map_err(anyhow::Error::msg)?;
         SshTransport::LoopbackPort(local.port())
     } else {
-        SshTransport::ProxyCommand(proxy_command_for(host, args.port, route)?)
+        let exe = std::env::current_exe().context("could not find the bastionless program")?;
+        SshTransport::ProxyCommand(bastionless_proxy_command(
+            Os::current(),
+            &exe,
+            None,
+            host,
+            plan.ssh_port,
+            route,
+        ))
     };
     let mut command = SshCommand {
         program: args.ssh_program.clone().into(),
@@ -108,10 +152,7 @@ pub fn run(args: &SshArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
         instance_id: host.instance_id.clone(),
         known_hosts: known_hosts_file()
             .context("could not prepare Bastionless's known_hosts file")?,
-        identity: args
-            .identity
-            .clone()
-            .or_else(|| ephemeral.as_ref().map(|k| k.private_key_path().to_owned())),
+        identity,
         transport,
         strict_host_key_checking: None,
         extra_args: args.ssh_args.clone(),
@@ -124,7 +165,8 @@ pub fn run(args: &SshArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
         .env("AWS_SHARED_CREDENTIALS_FILE", &files.credentials)
         .status()
         .with_context(|| format!("could not run {}", args.ssh_program.to_string_lossy()))?;
-    if !status.success() && args.listen {
+    drop(ephemeral);
+    if !status.success() && listen {
         // ssh only saw a closed connection; the tunnel knows why (and may still be recording
         // it). A ProxyCommand says it on stderr itself.
         let failed = |s: &Snapshot| {
@@ -147,31 +189,4 @@ pub fn run(args: &SshArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
     }
     // ssh's own exit code (255 for its own failures) is the caller's answer.
     Ok(ExitCode::from(status.code().map_or(255, |c| c as u8)))
-}
-
-/// `bastionless proxy` for exactly this host: its id, profile and region, and the route.
-fn proxy_command_for(host: &Host, port: u16, route: RouteChoice) -> anyhow::Result<String> {
-    let exe = std::env::current_exe().context("could not find the bastionless program")?;
-    let port = port.to_string();
-    let route = match route {
-        RouteChoice::Eic => "eic",
-        RouteChoice::Ssm => "ssm",
-        RouteChoice::Auto => "auto",
-    };
-    Ok(proxy_command(
-        Os::current(),
-        &exe,
-        &[
-            "proxy",
-            &host.instance_id,
-            "--profile",
-            &host.profile,
-            "--region",
-            &host.region,
-            "--port",
-            &port,
-            "--route",
-            route,
-        ],
-    ))
 }

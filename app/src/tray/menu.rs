@@ -238,6 +238,7 @@ fn tunnel_node(tunnel: &TunnelStatus) -> MenuNode {
     let (label, close) = match (&tunnel.state, tunnel.local_addr()) {
         (TunnelState::Failed { .. }, _) => (format!("{target} failed"), "Dismiss"),
         (TunnelState::Connecting, _) | (_, None) => (format!("{target} connecting…"), "Close"),
+        (TunnelState::Resuming, _) => (format!("{target} resuming…"), "Close"),
         (_, Some(addr)) => (format!("{target} on {addr}"), "Close"),
     };
     let mut children = Vec::new();
@@ -297,6 +298,8 @@ mod tests {
             connections_total: 0,
             started: Instant::now(),
             last_error: None,
+            resumes: 0,
+            rtt: None,
         }
     }
 
@@ -408,6 +411,7 @@ mod tests {
             region: "us-east-1".into(),
             instance_id: "i-9".into(),
             name: Some("db".into()),
+            profile: None,
             action: Action::Shell,
             local_port: None,
             at: chrono::Utc::now(),

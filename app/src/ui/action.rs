@@ -5,6 +5,7 @@
 
 use bastionless_core::engine::Command;
 use bastionless_core::inventory::HostKey;
+use bastionless_core::store::{AppSettings, HostSettings};
 
 /// How the user asked to connect to a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,14 @@ pub enum Action {
     FocusSearch,
     /// Show or hide the log.
     ToggleLog,
+    /// Open the Settings window.
+    OpenSettings,
+    /// Keep these app settings and apply what can be applied now.
+    SaveSettings(AppSettings),
+    /// Open the host's settings dialog.
+    EditHostSettings(HostKey),
+    /// Keep these settings for the host (per account and instance).
+    SaveHostSettings(HostKey, HostSettings),
 }
 
 /// Forwarding `remote_port` on the host to a local port (any free one when `None`).
@@ -50,5 +59,6 @@ pub fn forward(host: HostKey, remote_port: u16, local_port: Option<u16>) -> Acti
             remote_port,
             local_port,
         },
+        route: bastionless_core::engine::RouteChoice::Auto,
     })
 }

@@ -2,7 +2,6 @@
 //! worked out once per change of snapshot or view and kept, so a frame only lays out the rows
 //! on screen. Pure (no egui), so every ordering rule is a plain unit test.
 
-use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use bastionless_core::engine::Snapshot;
@@ -38,6 +37,7 @@ pub struct GroupKey {
 }
 
 impl GroupKey {
+    #[cfg(test)]
     fn of(host: &Host) -> Self {
         Self {
             account_id: host.account_id.clone(),
@@ -77,65 +77,164 @@ pub struct View {
     pub sort: Option<Sort>,
     pub grouped: bool,
     pub collapsed: BTreeSet<GroupKey>,
-    /// Only these hosts (account id, instance id): the favorites view.
-    pub only: Option<BTreeSet<(String, String)>>,
+    /// Only these hosts: the favorites view.
+    pub only: Option<HostSet>,
 }
 
-/// The rows for `view` of `snapshot`, and how many hosts match (collapsed or not).
+/// The rows for `view` of `snapshot`, and how many hosts match (collapsed or not), worked out
+/// from scratch.
+#[cfg(test)]
 pub fn rows(snapshot: &Snapshot, view: &View) -> (Vec<Row>, usize) {
-    let mut matching: Vec<usize> = snapshot
-        .hosts
-        .iter()
-        .enumerate()
-        .filter(|(_, host)| {
+    RowMaker::default().rows(snapshot, view)
+}
+
+/// Hosts by (account id, instance id).
+pub type HostSet = BTreeSet<(String, String)>;
+
+/// Works out rows as [`rows`] does, keeping what a next search can start from: the hosts each
+/// recent query kept, and the order of every host for the sort. A search typed a character at
+/// a time then only looks through the hosts the previous character kept (a backspace finds its
+/// answer kept), and a keystroke never sorts: it picks the kept hosts out of the sorted order.
+#[derive(Debug, Default)]
+pub struct RowMaker {
+    /// The snapshot generation and favorites the kept work is for.
+    basis: Option<(u64, Option<HostSet>)>,
+    /// Recent queries, each narrowing the one before, with the hosts it kept (snapshot indexes,
+    /// ascending).
+    searches: Vec<(HostQuery, Vec<u32>)>,
+    /// Every host index, in `sort`'s order.
+    order: Option<(Sort, Vec<u32>)>,
+}
+
+/// How many searches [`RowMaker`] keeps; a query longer than this still narrows from the last.
+const SEARCHES_KEPT: usize = 32;
+
+impl RowMaker {
+    /// The rows for `view` of `snapshot`, and how many hosts match (collapsed or not).
+    pub fn rows(&mut self, snapshot: &Snapshot, view: &View) -> (Vec<Row>, usize) {
+        let basis = (snapshot.generation, view.only.clone());
+        if self.basis.as_ref() != Some(&basis) {
+            self.searches.clear();
+            if self.basis.as_ref().map(|b| b.0) != Some(snapshot.generation) {
+                self.order = None;
+            }
+            self.basis = Some(basis);
+        }
+        let matching = self.search(snapshot, view);
+        let count = matching.len();
+        let mut kept: Vec<u32> = match view.sort {
+            None => matching.to_vec(),
+            Some(sort) => {
+                let mut wanted = vec![false; snapshot.hosts.len()];
+                for &index in matching {
+                    wanted[index as usize] = true;
+                }
+                self.order(snapshot, sort)
+                    .iter()
+                    .copied()
+                    .filter(|&index| wanted[index as usize])
+                    .collect()
+            }
+        };
+        if !view.grouped {
+            return (
+                kept.drain(..).map(|i| Row::Host(i as usize)).collect(),
+                count,
+            );
+        }
+        // Groups in key order; within a group, the order just worked out. Keyed by borrowed
+        // text, so only one `GroupKey` is built per group rather than per host.
+        let mut groups: std::collections::BTreeMap<(&str, &str, Option<&str>), Vec<usize>> =
+            Default::default();
+        for index in kept {
+            let host = &snapshot.hosts[index as usize];
+            groups
+                .entry((&host.account_id, &host.region, host.vpc_id.as_deref()))
+                .or_default()
+                .push(index as usize);
+        }
+        let mut rows = Vec::with_capacity(count + groups.len());
+        for ((account_id, region, vpc_id), members) in groups {
+            let key = GroupKey {
+                account_id: account_id.to_owned(),
+                region: region.to_owned(),
+                vpc_id: vpc_id.map(str::to_owned),
+            };
+            let collapsed = view.collapsed.contains(&key);
+            rows.push(Row::Group {
+                hosts: members.len(),
+                collapsed,
+                key,
+            });
+            if !collapsed {
+                rows.extend(members.into_iter().map(Row::Host));
+            }
+        }
+        (rows, count)
+    }
+
+    /// The hosts `view` keeps, in snapshot order, from the narrowest kept search its query
+    /// narrows (or from every host).
+    fn search(&mut self, snapshot: &Snapshot, view: &View) -> &[u32] {
+        if let Some(at) = self.searches.iter().position(|(q, _)| *q == view.query) {
+            self.searches.truncate(at + 1);
+            return &self.searches[at].1;
+        }
+        while self
+            .searches
+            .last()
+            .is_some_and(|(query, _)| !view.query.narrows(query))
+        {
+            self.searches.pop();
+        }
+        let keeps = |host: &Host| {
             view.only.as_ref().is_none_or(|only| {
                 only.contains(&(host.account_id.clone(), host.instance_id.clone()))
-            })
-        })
-        .filter(|(_, host)| snapshot.matches(&view.query, host))
-        .map(|(index, _)| index)
-        .collect();
-    let count = matching.len();
-    if let Some(sort) = view.sort {
-        // Stable, so equal keys keep the snapshot's (profile, region, name) order.
-        matching.sort_by(|&a, &b| {
-            let order = compare(
-                snapshot,
-                &snapshot.hosts[a],
-                &snapshot.hosts[b],
-                sort.column,
-            );
-            if sort.descending {
-                order.reverse()
-            } else {
-                order
-            }
-        });
-    }
-    if !view.grouped {
-        return (matching.into_iter().map(Row::Host).collect(), count);
-    }
-    // Groups in key order; within a group, the order just worked out.
-    let mut groups: std::collections::BTreeMap<GroupKey, Vec<usize>> = Default::default();
-    for index in matching {
-        groups
-            .entry(GroupKey::of(&snapshot.hosts[index]))
-            .or_default()
-            .push(index);
-    }
-    let mut rows = Vec::with_capacity(count + groups.len());
-    for (key, members) in groups {
-        let collapsed = view.collapsed.contains(&key);
-        rows.push(Row::Group {
-            hosts: members.len(),
-            collapsed,
-            key,
-        });
-        if !collapsed {
-            rows.extend(members.into_iter().map(Row::Host));
+            }) && snapshot.matches(&view.query, host)
+        };
+        let kept: Vec<u32> = match self.searches.last() {
+            Some((_, within)) => within
+                .iter()
+                .copied()
+                .filter(|&index| keeps(&snapshot.hosts[index as usize]))
+                .collect(),
+            None => (0..snapshot.hosts.len() as u32)
+                .filter(|&index| keeps(&snapshot.hosts[index as usize]))
+                .collect(),
+        };
+        if self.searches.len() == SEARCHES_KEPT {
+            self.searches.remove(0);
         }
+        self.searches.push((view.query.clone(), kept));
+        &self.searches[self.searches.len() - 1].1
     }
-    (rows, count)
+
+    /// Every host index in `sort`'s order, worked out once per snapshot and sort. Stable, so
+    /// equal keys keep the snapshot's (profile, region, name) order either way.
+    fn order(&mut self, snapshot: &Snapshot, sort: Sort) -> &[u32] {
+        if self
+            .order
+            .as_ref()
+            .is_none_or(|(made_for, _)| *made_for != sort)
+        {
+            let keys: Vec<SortKey> = snapshot
+                .hosts
+                .iter()
+                .map(|host| sort_key(snapshot, host, sort.column))
+                .collect();
+            let mut order: Vec<u32> = (0..snapshot.hosts.len() as u32).collect();
+            order.sort_by(|&a, &b| {
+                let order = keys[a as usize].cmp(&keys[b as usize]);
+                if sort.descending {
+                    order.reverse()
+                } else {
+                    order
+                }
+            });
+            self.order = Some((sort, order));
+        }
+        self.order.as_ref().map_or(&[], |(_, order)| order)
+    }
 }
 
 /// The route badge text a host sorts and shows by (`EIC`, `SSM?`, `none`, `…` when unknown).
@@ -145,24 +244,28 @@ pub fn route_badge(snapshot: &Snapshot, host: &Host) -> String {
         .map_or_else(|| "…".to_owned(), |report| report.badge())
 }
 
-fn compare(snapshot: &Snapshot, a: &Host, b: &Host, column: SortColumn) -> Ordering {
-    let text = |host: &Host| -> String {
-        match column {
-            SortColumn::Name => host.display_name().to_lowercase(),
-            SortColumn::InstanceId => host.instance_id.clone(),
-            SortColumn::Account => format!("{} {}", host.account_id, host.profile),
-            SortColumn::Region => host.region.clone(),
-            SortColumn::State => host.state.as_str().to_owned(),
-            SortColumn::Os => host.platform.as_str().to_owned(),
-            SortColumn::PrivateIp => String::new(),
-            SortColumn::Route => route_badge(snapshot, host),
+/// What a host sorts by in one column.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SortKey {
+    Text(String),
+    /// Numerically, so 10.0.0.9 comes before 10.0.0.10; hosts without one last.
+    Ip(bool, Option<std::net::Ipv4Addr>),
+}
+
+fn sort_key(snapshot: &Snapshot, host: &Host, column: SortColumn) -> SortKey {
+    SortKey::Text(match column {
+        SortColumn::Name => host.display_name().to_lowercase(),
+        SortColumn::InstanceId => host.instance_id.clone(),
+        SortColumn::Account => format!("{} {}", host.account_id, host.profile),
+        SortColumn::Region => host.region.clone(),
+        SortColumn::State => host.state.as_str().to_owned(),
+        SortColumn::Os => host.platform.as_str().to_owned(),
+        SortColumn::Route => route_badge(snapshot, host),
+        SortColumn::PrivateIp => {
+            let (missing, ip) = ip_key(host);
+            return SortKey::Ip(missing, ip);
         }
-    };
-    match column {
-        // Numerically, so 10.0.0.9 comes before 10.0.0.10; hosts without one last.
-        SortColumn::PrivateIp => ip_key(a).cmp(&ip_key(b)),
-        _ => text(a).cmp(&text(b)),
-    }
+    })
 }
 
 fn ip_key(host: &Host) -> (bool, Option<std::net::Ipv4Addr>) {
@@ -203,7 +306,8 @@ mod tests {
                 host("web-2", "10.0.0.10", "vpc-b"),
                 host("db", "10.0.0.9", "vpc-a"),
                 host("web-1", "10.0.1.1", "vpc-b"),
-            ],
+            ]
+            .into(),
             ..Snapshot::default()
         }
     }
@@ -251,6 +355,48 @@ mod tests {
             descending: false,
         });
         assert_eq!(names(&s, &rows(&s, &view).0), ["db", "web-2", "web-1"]);
+    }
+
+    #[test]
+    fn a_search_typed_and_erased_a_character_at_a_time_keeps_what_a_fresh_one_finds() {
+        let host_names = ["web-1", "web-2", "db", "web-db", "cache", "WEB-3"];
+        let s = Snapshot {
+            generation: 1,
+            hosts: host_names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| host(n, &format!("10.0.0.{i}"), ["vpc-a", "vpc-b"][i % 2]))
+                .collect::<Vec<_>>()
+                .into(),
+            ..Snapshot::default()
+        };
+        let mut maker = RowMaker::default();
+        let mut view = View {
+            sort: Some(Sort {
+                column: SortColumn::Name,
+                descending: true,
+            }),
+            grouped: true,
+            ..View::default()
+        };
+        let typed = "web d";
+        let texts = (0..=typed.len())
+            .map(|n| &typed[..n])
+            .chain((0..typed.len()).rev().map(|n| &typed[..n]))
+            .chain(["db", "x", "web", "eb"]);
+        for text in texts {
+            view.query = HostQuery::parse(text);
+            assert_eq!(maker.rows(&s, &view), rows(&s, &view), "{text:?}");
+        }
+        // A new snapshot starts over: its hosts differ.
+        let mut changed = s.clone();
+        changed.generation = 2;
+        std::sync::Arc::make_mut(&mut changed.hosts).truncate(2);
+        assert_eq!(maker.rows(&changed, &view), rows(&changed, &view));
+        assert_eq!(
+            names(&changed, &maker.rows(&changed, &view).0),
+            ["[vpc-a 1]", "web-1", "[vpc-b 1]", "web-2"]
+        );
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct HostsTable {
     matching: usize,
     /// The snapshot generation and view `rows` was worked out for.
     rows_for: Option<(u64, View)>,
+    /// Works the rows out, keeping what the next keystroke can build on.
+    row_maker: host_rows::RowMaker,
     /// Per column, its longest text over every host (and its header), to size it by.
     longest: [String; COLUMNS.len()],
     longest_for: Option<u64>,
@@ -75,7 +77,7 @@ impl HostsTable {
             *generation == snapshot.generation && *view == self.view
         });
         if !up_to_date {
-            (self.rows, self.matching) = host_rows::rows(snapshot, &self.view);
+            (self.rows, self.matching) = self.row_maker.rows(snapshot, &self.view);
             self.rows_for = Some((snapshot.generation, self.view.clone()));
         }
         if self.longest_for != Some(snapshot.generation) {
@@ -99,7 +101,7 @@ impl HostsTable {
         };
         if position(&self.rows).is_none() {
             self.view.collapsed.clear();
-            (self.rows, self.matching) = host_rows::rows(snapshot, &self.view);
+            (self.rows, self.matching) = self.row_maker.rows(snapshot, &self.view);
             self.rows_for = Some((snapshot.generation, self.view.clone()));
         }
         self.scroll_to = position(&self.rows);
@@ -360,6 +362,7 @@ fn host_menu(ui: &mut egui::Ui, host: &Host) -> Vec<Action> {
     item(ui, "Copy ssh command", Action::Copy(ssh_command(host)));
     ui.separator();
     item(ui, "Favorite", Action::ToggleFavorite(key.clone()));
+    item(ui, "Host settings…", Action::EditHostSettings(key.clone()));
     item(ui, "Why this route?", Action::ExplainRoute(key));
     actions
 }
@@ -417,7 +420,7 @@ pub fn route_cell(report: Option<&RouteReport>) -> (String, String) {
 /// Per column, the text with the most characters among the header and every host's cell.
 fn longest_cells(snapshot: &Snapshot) -> [String; COLUMNS.len()] {
     let mut longest = COLUMNS.map(|(title, _)| title.to_owned());
-    for host in &snapshot.hosts {
+    for host in snapshot.hosts.iter() {
         let badge = host_rows::route_badge(snapshot, host);
         let alias = snapshot
             .account_aliases
@@ -481,7 +484,7 @@ mod tests {
     fn snapshot(generation: u64, names: &[&str]) -> Snapshot {
         Snapshot {
             generation,
-            hosts: names.iter().map(|n| host(n)).collect(),
+            hosts: names.iter().map(|n| host(n)).collect::<Vec<_>>().into(),
             ..Snapshot::default()
         }
     }
@@ -527,7 +530,7 @@ mod tests {
     #[test]
     fn each_column_is_sized_by_its_longest_text_over_every_host() {
         let mut s = snapshot(1, &["web", "a-much-longer-name"]);
-        s.hosts[1].profile = "prod-readonly".to_owned();
+        std::sync::Arc::make_mut(&mut s.hosts)[1].profile = "prod-readonly".to_owned();
         let longest = longest_cells(&s);
         assert_eq!(longest[0], "a-much-longer-name");
         assert_eq!(longest[1], "i-a-much-longer-name");

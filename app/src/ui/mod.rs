@@ -7,16 +7,19 @@
 //!
 //! One file per panel: `toolbar` (search, filters, refresh), `hosts` (the table, with the rows
 //! from `host_rows`), `tunnels`, `status`, `palette` (Ctrl/Cmd+K, ranked by `fuzzy`), `toasts`,
-//! `dialogs` (why this route, forward a port), `sign_in` (SSO sessions, the MFA code), `log_view`; `format` says how numbers read.
+//! `dialogs` (why this route, forward a port), `settings` (the app's), `host_settings` (one
+//! host's), `sign_in` (SSO sessions, the MFA code), `log_view`; `format` says how numbers read.
 
 mod action;
 mod dialogs;
 mod format;
 mod fuzzy;
 mod host_rows;
+mod host_settings;
 mod hosts;
 mod log_view;
 mod palette;
+mod settings;
 mod sign_in;
 mod status;
 mod toasts;
@@ -26,13 +29,16 @@ mod tunnels;
 use anyhow::anyhow;
 use bastionless_core::engine::{Command, ConnectHow, Engine, Snapshot};
 use bastionless_core::inventory::HostKey;
-use bastionless_core::store::{Favorite, Store};
+use bastionless_core::store::{Favorite, Store, StoreError};
+use bastionless_core::tunnel::{ConnectionCap, TunnelSettings};
 
 use action::{Action, ConnectAs};
 use dialogs::{ForwardDialog, RouteExplainer};
+use host_settings::HostSettingsDialog;
 use hosts::HostsTable;
 use log_view::LogView;
 use palette::Palette;
+use settings::SettingsWindow;
 use sign_in::MfaDialog;
 use status::StatusLine;
 use toasts::Toasts;
@@ -59,8 +65,13 @@ pub struct BastionlessApp {
     forward: ForwardDialog,
     log: LogView,
     mfa: MfaDialog,
-    /// Favorites (and, later, settings); `None` when the store could not be opened.
+    settings: SettingsWindow,
+    host_settings: HostSettingsDialog,
+    /// Favorites, recents and settings; `None` when the store could not be opened.
     store: Option<Store>,
+    /// The store generation whose theme is applied, so a theme changed anywhere (this window,
+    /// the CLI) applies at once and an unchanged store costs nothing.
+    theme_applied: Option<u64>,
 }
 
 impl BastionlessApp {
@@ -80,7 +91,10 @@ impl BastionlessApp {
             forward: ForwardDialog::default(),
             log: LogView::default(),
             mfa: MfaDialog::default(),
+            settings: SettingsWindow::default(),
+            host_settings: HostSettingsDialog::default(),
             store: None,
+            theme_applied: None,
         }
     }
 
@@ -91,9 +105,15 @@ impl BastionlessApp {
         self
     }
 
+    /// The engine the window drives, so a caller can check what it was told.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Draws one frame into `ui` (the whole window) and carries out what the panels asked for.
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let snapshot = self.engine.snapshot();
+        self.apply_theme(ui.ctx());
         // Decided before any panel runs, so the Enter that ends a search does not also connect.
         let keyboard_free = !self.palette.is_open() && !ui.ctx().text_edit_focused();
         let mut actions = shortcuts(ui);
@@ -126,10 +146,12 @@ impl BastionlessApp {
             actions.extend(self.hosts.ui(ui, &snapshot, self.store.as_ref()))
         });
         let ctx = ui.ctx().clone();
-        actions.extend(self.palette.ui(&ctx, &snapshot));
+        actions.extend(self.palette.ui(&ctx, &snapshot, self.store.as_ref()));
         actions.extend(self.forward.ui(&ctx, &snapshot));
         actions.extend(self.toasts.ui(&ctx, &snapshot));
         actions.extend(self.mfa.ui(&ctx, &snapshot));
+        actions.extend(self.settings.ui(&ctx));
+        actions.extend(self.host_settings.ui(&ctx, &snapshot));
         self.explainer.ui(&ctx, &snapshot);
         self.log.ui(&ctx);
         for action in actions {
@@ -153,11 +175,80 @@ impl BastionlessApp {
             Action::OpenPalette => self.palette.open(),
             Action::FocusSearch => self.toolbar.focus_search(),
             Action::ToggleLog => self.log.open = !self.log.open,
+            Action::OpenSettings => {
+                let current = self.store.as_ref().map(Store::settings).unwrap_or_default();
+                self.settings.open(&current);
+            }
+            Action::SaveSettings(settings) => {
+                let Some(store) = self.store.clone() else {
+                    return;
+                };
+                let engine = self.engine.handle();
+                let tunnels = TunnelSettings {
+                    max_connections_per_endpoint: ConnectionCap::new(usize::from(
+                        settings.eic_connection_cap,
+                    ))
+                    .unwrap_or_default(),
+                    ..self.engine.tunnel_settings()
+                };
+                self.settings.saving(in_background(ctx, move || {
+                    store.set_settings(settings)?;
+                    engine.send(Command::ConfigureTunnels(tunnels));
+                    Ok(())
+                }));
+            }
+            Action::EditHostSettings(key) => {
+                let current = self
+                    .store
+                    .as_ref()
+                    .map(|store| store.host_settings(&(&key).into()))
+                    .unwrap_or_default();
+                self.host_settings.open(key, &current);
+            }
+            Action::SaveHostSettings(key, settings) => {
+                let Some(store) = self.store.clone() else {
+                    return;
+                };
+                self.host_settings.saving(in_background(ctx, move || {
+                    store.set_host_settings(&(&key).into(), settings)
+                }));
+            }
         }
     }
 }
 
+/// Runs a store write on a thread of its own (it writes and syncs a file, which a frame must
+/// not wait for) and repaints when it is done; the receiver gets the outcome.
+fn in_background(
+    ctx: &egui::Context,
+    write: impl FnOnce() -> Result<(), StoreError> + Send + 'static,
+) -> std::sync::mpsc::Receiver<Result<(), String>> {
+    let (done, result) = std::sync::mpsc::channel();
+    let ctx = ctx.clone();
+    std::thread::spawn(move || {
+        let outcome = write().map_err(|error| error.to_string());
+        if let Err(error) = &outcome {
+            tracing::error!("could not save: {error}");
+        }
+        let _ = done.send(outcome);
+        ctx.request_repaint();
+    });
+    result
+}
+
 impl BastionlessApp {
+    /// Follows the theme setting whenever the store changes.
+    fn apply_theme(&mut self, ctx: &egui::Context) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let generation = store.generation();
+        if self.theme_applied != Some(generation) {
+            self.theme_applied = Some(generation);
+            ctx.set_theme(settings::theme_preference(store.settings().theme));
+        }
+    }
+
     /// The favorites view's hosts, when it is on (none without a store).
     fn favorites_only(&self) -> Option<std::collections::BTreeSet<(String, String)>> {
         self.toolbar.favorites_only.then(|| {
@@ -229,7 +320,11 @@ fn connect_command(snapshot: &Snapshot, key: HostKey, how: ConnectAs) -> Option<
         ConnectAs::Rdp => ConnectHow::Rdp,
         ConnectAs::Shell => ConnectHow::Shell,
     };
-    Some(Command::Connect { host: key, how })
+    Some(Command::Connect {
+        host: key,
+        how,
+        route: bastionless_core::engine::RouteChoice::Auto,
+    })
 }
 
 impl eframe::App for BastionlessApp {

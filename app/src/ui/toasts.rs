@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use bastionless_core::engine::{Command, NoticeAction, NoticeLevel, Snapshot};
+use bastionless_core::engine::{Command, NoticeAction, NoticeLevel, RouteChoice, Snapshot};
 
 use super::action::Action;
 
@@ -130,9 +130,14 @@ fn notice_button(action: &NoticeAction, snapshot: &Snapshot) -> Option<(String, 
                 }),
             ))
         }
-        // A Connect cannot be told to use Session Manager (it picks the route itself), so the
-        // notice's text has to say what to do.
-        NoticeAction::UseSessionManager { .. } => None,
+        NoticeAction::UseSessionManager { host, how } => Some((
+            "Use Session Manager".to_owned(),
+            Action::Send(Command::Connect {
+                host: host.clone(),
+                how: how.clone(),
+                route: RouteChoice::Ssm,
+            }),
+        )),
     }
 }
 
@@ -151,6 +156,33 @@ mod tests {
                 reason: format!("reason {seq}"),
             },
         }
+    }
+
+    #[test]
+    fn an_eic_failure_offers_the_same_connection_through_session_manager() {
+        let host = bastionless_core::inventory::HostKey {
+            account_id: "111122223333".into(),
+            region: "eu-west-1".into(),
+            instance_id: "i-0abc".into(),
+        };
+        let how = bastionless_core::engine::ConnectHow::Forward {
+            remote_port: 5432,
+            local_port: Some(15432),
+        };
+        let action = NoticeAction::UseSessionManager {
+            host: host.clone(),
+            how: how.clone(),
+        };
+        let (label, action) = notice_button(&action, &Snapshot::default()).unwrap();
+        assert_eq!(label, "Use Session Manager");
+        assert_eq!(
+            action,
+            Action::Send(Command::Connect {
+                host,
+                how,
+                route: RouteChoice::Ssm
+            })
+        );
     }
 
     #[test]

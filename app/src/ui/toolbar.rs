@@ -111,6 +111,13 @@ impl Toolbar {
                     }
                 }
                 if ui
+                    .button("Settings")
+                    .on_hover_text("Terminal, RDP client, regions, theme, tunnel limits")
+                    .clicked()
+                {
+                    actions.push(Action::OpenSettings);
+                }
+                if ui
                     .button("Log")
                     .on_hover_text("Show what Bastionless has been doing")
                     .clicked()
@@ -190,7 +197,7 @@ fn accounts(snapshot: &Snapshot) -> Vec<(String, String)> {
                 .push(&profile.name);
         }
     }
-    for host in &snapshot.hosts {
+    for host in snapshot.hosts.iter() {
         accounts.entry(host.account_id.clone()).or_default();
     }
     accounts

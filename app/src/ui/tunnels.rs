@@ -1,5 +1,7 @@
 //! The tunnels panel: every tunnel with its host, route, local port (with a copy button),
-//! state, start time, bytes each way, a throughput sparkline, and Close.
+//! state (connecting, listening, open, resuming, failed with the reason, closed), start time,
+//! bytes each way, a throughput sparkline, the round-trip time and resume count of its link,
+//! and Close.
 //!
 //! The start is shown as a clock time rather than a ticking age, because a ticking age would
 //! need a repaint every second and an idle window must not repaint at all. The sparkline is the
@@ -43,7 +45,7 @@ impl TunnelsPanel {
             .show(ui, |ui| {
                 egui::Grid::new("tunnels")
                     .striped(true)
-                    .num_columns(8)
+                    .num_columns(10)
                     .show(ui, |ui| {
                         for tunnel in &snapshot.tunnels {
                             actions.extend(self.tunnel_row(ui, tunnel));
@@ -118,6 +120,16 @@ impl TunnelsPanel {
             tunnel.open_connections,
             tunnel.connections_total
         ));
+        ui.label(match tunnel.rtt {
+            Some(rtt) => format!("RTT {} ms", rtt.as_millis()),
+            None => "RTT —".to_owned(),
+        })
+        .on_hover_text(match tunnel.route {
+            Some(RouteInfo::Eic { .. }) => "EC2 Instance Connect reports no round-trip time",
+            _ => "Round-trip time to the SSM Agent, from its acknowledgements",
+        });
+        ui.label(resumes_text(tunnel.resumes))
+            .on_hover_text("Times the connection to Session Manager was lost and restored");
         let samples = self.history.get(&tunnel.id);
         sparkline(ui, samples).on_hover_text(format!(
             "now sending {}/s, receiving {}/s",
@@ -159,8 +171,18 @@ fn state_text(ui: &egui::Ui, state: &TunnelState) -> (String, egui::Color32) {
         TunnelState::Connecting => ("connecting…".to_owned(), visuals.warn_fg_color),
         TunnelState::Listening => ("listening".to_owned(), visuals.text_color()),
         TunnelState::Open => ("open".to_owned(), egui::Color32::from_rgb(0x2e, 0xa0, 0x43)),
+        TunnelState::Resuming => ("resuming…".to_owned(), visuals.warn_fg_color),
         TunnelState::Failed { reason } => (format!("failed: {reason}"), visuals.error_fg_color),
         TunnelState::Closed => ("closed".to_owned(), visuals.weak_text_color()),
+    }
+}
+
+/// "1 resume", "3 resumes", or "no resumes".
+fn resumes_text(resumes: u32) -> String {
+    match resumes {
+        0 => "no resumes".to_owned(),
+        1 => "1 resume".to_owned(),
+        n => format!("{n} resumes"),
     }
 }
 

@@ -25,7 +25,7 @@ use crate::eic::{
 };
 use crate::inventory::{Host, HostKey, Listing};
 use crate::profiles::{Profile, ProfileCatalog};
-use crate::route::{Method, Purpose, Verdict};
+use crate::route::{Method, Purpose, RouteReport, Verdict};
 use crate::ssm::proto::TerminalSize;
 use crate::ssm::session::ShellExit;
 use crate::ssm::session::{DataChannelConnector, SessionConfig, SsmSessionApi};
@@ -244,6 +244,60 @@ async fn route(
     }
 }
 
+/// The route a [`Command::Connect`](super::Command::Connect) to `remote_port` takes:
+/// `choice` is the route the command names (such as the "Use Session Manager" button's), else
+/// the host's preferred one ([`LaunchPlan::route`](crate::launch::settings::LaunchPlan)); `Auto`
+/// is the best route the inventory allows. A named route is used unless the inventory shows it
+/// cannot work, and the error then says why, in the route check's words.
+pub(super) fn connect_method(
+    snapshot: &Snapshot,
+    key: &HostKey,
+    remote_port: u16,
+    choice: RouteChoice,
+) -> Result<Method, String> {
+    let method = match choice {
+        RouteChoice::Auto => return auto_method(snapshot, key, remote_port),
+        RouteChoice::Eic => Method::Eic,
+        RouteChoice::Ssm => Method::Ssm,
+    };
+    let host = snapshot.host(key).ok_or_else(|| not_found(key))?;
+    let report = route_report(snapshot, host, Purpose::from_port(remote_port));
+    match report.routes.iter().find(|r| r.method == method) {
+        Some(blocked) if blocked.verdict == Verdict::Blocked => Err(format!(
+            "{} cannot be used for {}: {}",
+            method_name(method),
+            host.display_name(),
+            blocked.reasons.join(" ")
+        )),
+        _ => Ok(method),
+    }
+}
+
+/// What the route is called in a sentence.
+pub(super) fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Eic => "EC2 Instance Connect",
+        Method::Ssm => "Session Manager",
+        other => other.label(),
+    }
+}
+
+/// The route choice that names `method` (EIC for anything that is not Session Manager).
+pub(super) fn choice_of(method: Method) -> RouteChoice {
+    match method {
+        Method::Ssm => RouteChoice::Ssm,
+        _ => RouteChoice::Eic,
+    }
+}
+
+/// The snapshot's route report for `host`, or a fresh one when it was made for another purpose.
+pub(super) fn route_report(snapshot: &Snapshot, host: &Host, purpose: Purpose) -> RouteReport {
+    match snapshot.routes.get(&host.key()) {
+        Some(report) if report.purpose == purpose => report.clone(),
+        _ => snapshot.assess_route(host, purpose),
+    }
+}
+
 /// The first EIC or SSM route (in rank order) that is ready, else the first that might work.
 pub(super) fn auto_method(
     snapshot: &Snapshot,
@@ -252,10 +306,7 @@ pub(super) fn auto_method(
 ) -> Result<Method, String> {
     let host = snapshot.host(key).ok_or_else(|| not_found(key))?;
     let purpose = Purpose::from_port(remote_port);
-    let report = match snapshot.routes.get(key) {
-        Some(report) if report.purpose == purpose => report.clone(),
-        _ => snapshot.assess_route(host, purpose),
-    };
+    let report = route_report(snapshot, host, purpose);
     let tunnelled = |verdict| {
         report
             .routes

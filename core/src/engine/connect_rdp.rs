@@ -5,7 +5,11 @@
 //! The password comes first: when Windows has not set it yet, or no key is in the keyring for
 //! the instance's key pair, nothing is opened and the notice says what to do. The password is
 //! fetched with `GetPasswordData` by the first of the host's profiles that may, decrypted with
-//! the key pair's private key from the OS keyring, and handed to the client on its stdin.
+//! the key pair's private key from the OS keyring, and handed to the client on its stdin (or
+//! the clipboard, or the Windows Credential Manager: `launch::rdp::hand_over_password`).
+//!
+//! The login user, the route and the RDP command template come from the settings
+//! (`launch::settings::LaunchPlan`), read at connect time.
 
 use std::sync::Arc;
 
@@ -15,9 +19,10 @@ use super::launch::close_when_done;
 use super::{Engine, RouteChoice, Shared, connect};
 use crate::inventory::{Host, HostKey};
 use crate::launch::rdp::{
-    DEFAULT_RDP_USER, PasswordDelivery, RdpEnv, RdpSession, choose_rdp_client, rdp_file_contents,
-    rdp_launch, spawn_rdp_client,
+    RdpEnv, RdpSession, choose_rdp_client, hand_over_password, rdp_file_contents, rdp_launch,
+    spawn_rdp_client,
 };
+use crate::launch::settings::LaunchPlan;
 use crate::launch::windows_password::{
     PasswordError, WindowsPassword, decrypt_password, fetch_password_data,
 };
@@ -27,18 +32,25 @@ use crate::secrets::KeyPairKeys;
 pub const RDP_PORT: u16 = 3389;
 
 /// Opens an RDP session to `key` in the platform's client; the text says how it went.
-pub(super) async fn rdp(shared: &Arc<Shared>, key: &HostKey) -> Result<String, String> {
+pub(super) async fn rdp(
+    shared: &Arc<Shared>,
+    key: &HostKey,
+    route: RouteChoice,
+    plan: LaunchPlan,
+) -> Result<String, String> {
     let host = host(shared, key)?;
     let password = windows_password(shared, &host).await?;
-    let client = tokio::task::spawn_blocking(|| choose_rdp_client(None, None, &RdpEnv::current()))
-        .await
-        .map_err(|e| format!("could not look for an RDP client: {e}"))?
-        .map_err(|e| e.to_string())?;
-    let (tunnel, addr) =
-        connect::open_forward(shared, key, RDP_PORT, None, None, RouteChoice::Auto).await?;
+    let template = plan.rdp_template.clone();
+    let client = tokio::task::spawn_blocking(move || {
+        choose_rdp_client(template.as_deref(), None, &RdpEnv::current())
+    })
+    .await
+    .map_err(|e| format!("could not look for an RDP client: {e}"))?
+    .map_err(|e| e.to_string())?;
+    let (tunnel, addr) = connect::open_forward(shared, key, RDP_PORT, None, None, route).await?;
     let session = RdpSession {
         local_port: addr.port(),
-        username: DEFAULT_RDP_USER.to_owned(),
+        username: plan.user.clone(),
         host_name: host.display_name().to_owned(),
     };
     let instance_id = host.instance_id.clone();
@@ -49,36 +61,38 @@ pub(super) async fn rdp(shared: &Arc<Shared>, key: &HostKey) -> Result<String, S
         std::fs::write(&file, rdp_file_contents(&session))
             .map_err(|e| format!("could not write {}: {e}", file.display()))?;
         let launch = rdp_launch(&client, &session, &file).map_err(|e| e.to_string())?;
+        let handover = hand_over_password(&launch, &session, &password);
         let child = spawn_rdp_client(&launch, Some(&password))
             .map_err(|e| format!("could not start {}: {e}", launch.program.to_string_lossy()))?;
-        Ok::<_, String>((dir, child, launch))
+        Ok::<_, String>((dir, child, launch, handover))
     })
     .await
     .map_err(|e| format!("could not start the RDP client: {e}"))
     .and_then(|launched| launched);
-    let (dir, mut child, launch) = match launched {
+    let (dir, mut child, launch, handover) = match launched {
         Ok(launched) => launched,
         Err(error) => {
             shared.tunnels.close(tunnel);
             return Err(error);
         }
     };
-    // The .rdp file lives as long as the client; the tunnel until its connections end.
+    let said = handover.said.clone();
+    // The .rdp file and a stored credential live as long as the client; the tunnel until its
+    // connections end.
     tokio::task::spawn_blocking(move || {
         let _ = child.wait();
+        drop(handover);
         drop(dir);
     });
     tokio::spawn(close_when_done(shared.clone(), tunnel));
     let mut text = format!(
-        "RDP to {} as {DEFAULT_RDP_USER} opened in {} on {addr}",
+        "RDP to {} as {} opened in {} on {addr}",
         host.display_name(),
+        plan.user,
         launch.program.to_string_lossy()
     );
-    if launch.password == PasswordDelivery::UserTypes {
-        text.push_str(
-            "; this client cannot take the password from Bastionless, so type it when asked \
-             (FreeRDP takes it directly)",
-        );
+    if let Some(said) = said {
+        text.push_str(&format!("; {said}"));
     }
     Ok(text)
 }

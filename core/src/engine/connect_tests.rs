@@ -50,7 +50,7 @@ fn endpoint() -> EicEndpoint {
 /// The host's account and region, listed with `endpoints`.
 fn snapshot(endpoints: Listing<EicEndpoint>) -> Snapshot {
     let mut s = Snapshot {
-        hosts: vec![host()],
+        hosts: vec![host()].into(),
         ..Snapshot::default()
     };
     s.regions.insert(
@@ -139,4 +139,25 @@ fn reasons_name_the_failed_listing_the_vpc_the_missing_ip_or_the_unscanned_regio
         error.contains("of eu-west-1 in account 111122223333 are not listed yet"),
         "{error}"
     );
+}
+
+#[test]
+fn a_named_route_the_inventory_rules_out_is_refused_with_the_route_check_s_reasons() {
+    // The account's Session Manager listing has no such instance: its agent is not registered.
+    let s = snapshot(Listing::Listed(vec![endpoint()]));
+    let key = s.hosts[0].key();
+    let error = connect_method(&s, &key, 22, RouteChoice::Ssm).unwrap_err();
+    assert!(
+        error.starts_with("Session Manager cannot be used for web-eic-1: "),
+        "{error}"
+    );
+    let report = route_report(&s, &s.hosts[0], Purpose::Ssh);
+    let ssm = report
+        .routes
+        .iter()
+        .find(|r| r.method == Method::Ssm)
+        .unwrap();
+    assert!(error.ends_with(&ssm.reasons.join(" ")), "{error}");
+    assert_eq!(choice_of(Method::Ssm), RouteChoice::Ssm);
+    assert_eq!(choice_of(Method::Eic), RouteChoice::Eic);
 }

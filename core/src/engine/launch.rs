@@ -13,6 +13,13 @@
 //! - **Forward**: a tunnel listening on 127.0.0.1, kept until the user closes it.
 //! - **RDP**: the Windows password decrypted and the system RDP client launched on a tunnel
 //!   to port 3389 (`connect_rdp`).
+//!
+//! What is launched follows the settings, read from the engine's store at connect time (so a
+//! change saved a moment ago applies): the user, SSH port, key, route, terminal and RDP
+//! templates and ssh's way to the tunnel, resolved by [`LaunchPlan`] exactly as the CLI does.
+//! The command's own route (`Eic`/`Ssm`) wins over the host's preferred one. When a connection
+//! that did not go through Session Manager fails and Session Manager is not ruled out, the
+//! notice offers [`NoticeAction::UseSessionManager`].
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -21,13 +28,15 @@ use std::time::Duration;
 
 use super::snapshot::{NoticeAction, NoticeLevel};
 use super::{RouteChoice, Shared, connect};
-use crate::eic::{EphemeralKey, guess_os_user};
+use crate::eic::EphemeralKey;
 use crate::inventory::{Host, HostKey, Platform};
+use crate::launch::settings::{LaunchAsk, LaunchPlan, LaunchSettings, SshIdentity};
 use crate::launch::terminal::{
     CommandLine, Os, TerminalEnv, choose_terminal, terminal_command, window_title,
 };
-use crate::launch::{SshCommand, SshTransport, known_hosts_file};
+use crate::launch::{SshCommand, SshTransport, bastionless_proxy_command, known_hosts_file};
 use crate::route::Method;
+use crate::store::SshVia;
 use crate::tunnel::TunnelId;
 
 /// How long a pushed key's file is kept for ssh to read (the instance forgets the key after 60 s).
@@ -76,29 +85,69 @@ impl From<String> for Failure {
 }
 
 /// Carries out one Connect command; the outcome goes to the snapshot.
-pub(super) async fn run(shared: Arc<Shared>, key: HostKey, how: ConnectHow) {
-    let name = shared
-        .publisher
-        .current()
+pub(super) async fn run(shared: Arc<Shared>, key: HostKey, how: ConnectHow, route: RouteChoice) {
+    let snapshot = shared.publisher.current();
+    let name = snapshot
         .host(&key)
         .map_or_else(|| key.instance_id.clone(), |h| h.display_name().to_owned());
-    let outcome = match &how {
-        ConnectHow::Ssh => ssh(&shared, &key).await,
-        ConnectHow::Shell => shell(&shared, &key).await,
-        ConnectHow::Forward {
-            remote_port,
-            local_port,
-        } => forward(&shared, &key, *remote_port, *local_port).await,
-        ConnectHow::Rdp => super::connect_rdp::rdp(&shared, &key)
+    let settings = {
+        let shared = shared.clone();
+        let key = key.clone();
+        // Rereading the store checks its files on disk: off the async threads.
+        tokio::task::spawn_blocking(move || launch_settings(&shared, &key))
             .await
-            .map_err(Failure::from),
+            .unwrap_or_default()
+    };
+    let ask = LaunchAsk {
+        route,
+        ..LaunchAsk::default()
+    };
+    let prepared = snapshot
+        .host(&key)
+        .map(|host| LaunchPlan::new(host, &settings, &ask))
+        .ok_or_else(|| format!("{key} is not in the host list; refresh and retry"))
+        .and_then(|plan| {
+            let method = match &how {
+                ConnectHow::Shell if route == RouteChoice::Eic => Err(
+                    "a shell runs through Session Manager only; connect by SSH to use EC2 \
+                     Instance Connect"
+                        .to_owned(),
+                ),
+                ConnectHow::Shell => Ok(Method::Ssm),
+                _ => connect::connect_method(
+                    &snapshot,
+                    &key,
+                    remote_port(&how, Some(&plan)),
+                    plan.route,
+                ),
+            };
+            method.map(|method| (plan, method))
+        });
+    let method = prepared.as_ref().ok().map(|(_, method)| *method);
+    let outcome = match (prepared, &how) {
+        (Err(why), _) => Err(Failure::from(why)),
+        (Ok((plan, method)), ConnectHow::Ssh) => ssh(&shared, &key, method, plan).await,
+        (Ok((plan, _)), ConnectHow::Shell) => shell(&shared, &key, plan).await,
+        (
+            Ok((_, method)),
+            ConnectHow::Forward {
+                remote_port,
+                local_port,
+            },
+        ) => forward(&shared, &key, *remote_port, *local_port, method).await,
+        (Ok((plan, method)), ConnectHow::Rdp) => {
+            super::connect_rdp::rdp(&shared, &key, connect::choice_of(method), plan)
+                .await
+                .map_err(Failure::from)
+        }
     };
     match outcome {
         Ok(text) => shared.publisher.notify(NoticeLevel::Info, text, None),
         Err(failure) => {
             let action = failure
                 .action
-                .or_else(|| sign_in_action(&shared, &key, &failure.text));
+                .or_else(|| sign_in_action(&shared, &key, &failure.text))
+                .or_else(|| session_manager_action(&shared, &key, &how, method));
             shared.publisher.notify(
                 NoticeLevel::Error,
                 format!("{name}: {}", failure.text),
@@ -106,6 +155,66 @@ pub(super) async fn run(shared: Arc<Shared>, key: HostKey, how: ConnectHow) {
             );
         }
     }
+}
+
+/// The settings a launch to `key` reads from the engine's store, read now: a change saved by
+/// the Settings window, or by another process (the CLI), applies to the next connect. All
+/// defaults without a store.
+pub(super) fn launch_settings(shared: &Shared, key: &HostKey) -> LaunchSettings {
+    let Some(store) = &shared.store else {
+        return LaunchSettings::default();
+    };
+    store.reload_if_changed();
+    LaunchSettings {
+        host: store.host_settings(&key.into()),
+        app: store.settings(),
+    }
+}
+
+impl super::Engine {
+    /// The settings a launch to `key` uses (see [`launch_settings`]): the CLI builds its
+    /// [`LaunchPlan`] from these, as the engine's Connect does.
+    pub fn launch_settings(&self, key: &HostKey) -> LaunchSettings {
+        launch_settings(&self.shared, key)
+    }
+}
+
+/// The port on the instance a connection goes to.
+fn remote_port(how: &ConnectHow, plan: Option<&LaunchPlan>) -> u16 {
+    match how {
+        ConnectHow::Ssh => plan.map_or(crate::launch::settings::SSH_PORT, |p| p.ssh_port),
+        ConnectHow::Shell => crate::launch::settings::SSH_PORT,
+        ConnectHow::Rdp => super::RDP_PORT,
+        ConnectHow::Forward { remote_port, .. } => *remote_port,
+    }
+}
+
+/// "Use Session Manager" when a connection that did not go through Session Manager failed
+/// and Session Manager is not ruled out for the host.
+fn session_manager_action(
+    shared: &Shared,
+    key: &HostKey,
+    how: &ConnectHow,
+    used: Option<Method>,
+) -> Option<NoticeAction> {
+    if matches!(how, ConnectHow::Shell) || used == Some(Method::Ssm) {
+        return None;
+    }
+    let snapshot = shared.publisher.current();
+    let host = snapshot.host(key)?;
+    let report = connect::route_report(
+        &snapshot,
+        host,
+        crate::route::Purpose::from_port(remote_port(how, None)),
+    );
+    report
+        .routes
+        .iter()
+        .any(|r| r.method == Method::Ssm && r.verdict != crate::route::Verdict::Blocked)
+        .then(|| NoticeAction::UseSessionManager {
+            host: key.clone(),
+            how: how.clone(),
+        })
 }
 
 /// "Sign in" when the failure is about the profile's credentials.
@@ -121,41 +230,91 @@ fn sign_in_action(shared: &Shared, key: &HostKey, text: &str) -> Option<NoticeAc
     })
 }
 
-async fn ssh(shared: &Arc<Shared>, key: &HostKey) -> Result<String, Failure> {
+async fn ssh(
+    shared: &Arc<Shared>,
+    key: &HostKey,
+    method: Method,
+    plan: LaunchPlan,
+) -> Result<String, Failure> {
     let snapshot = shared.publisher.current();
     let host = snapshot
         .host(key)
         .cloned()
         .ok_or_else(|| format!("{key} is not in the host list; refresh and retry"))?;
-    let os_user = guess_os_user(&host, None);
-    let method = connect::auto_method(&snapshot, key, 22)?;
-    let choice = match method {
-        Method::Ssm => RouteChoice::Ssm,
-        _ => RouteChoice::Eic,
+    let os_user = plan.user.clone();
+    let choice = connect::choice_of(method);
+    // EC2 Instance Connect pushes keys whatever carries the connection; when it may not, ssh
+    // offers the key pair's file from the settings, else the user's own keys.
+    let (ephemeral, identity, key_warning) = match plan.identity(method) {
+        SshIdentity::File(file) => (None, Some(file), None),
+        SshIdentity::Ephemeral { fallback } => {
+            match connect::push_ssh_key(shared, key, &os_user).await {
+                Ok(ephemeral) => {
+                    let file = ephemeral.private_key_path().to_owned();
+                    (Some(ephemeral), Some(file), None)
+                }
+                Err(error) => {
+                    let offered = if fallback.is_some() {
+                        "the key pair's file from the settings"
+                    } else {
+                        "your own keys"
+                    };
+                    (None, fallback, Some((offered, error)))
+                }
+            }
+        }
     };
-    // EC2 Instance Connect pushes keys whatever carries the connection; when it may not,
-    // ssh offers the user's own keys (for the instance's key pair, say).
-    let (ephemeral, key_warning) = match connect::push_ssh_key(shared, key, &os_user).await {
-        Ok(ephemeral) => (Some(ephemeral), None),
-        Err(error) => (None, Some(error)),
+    let via = plan.ssh_via.unwrap_or(SshVia::LoopbackPort);
+    let (tunnel, transport, reached) = match via {
+        SshVia::LoopbackPort => {
+            let (tunnel, addr) =
+                connect::open_forward(shared, key, plan.ssh_port, None, None, choice).await?;
+            (
+                Some(tunnel),
+                SshTransport::LoopbackPort(addr.port()),
+                format!("on {addr}"),
+            )
+        }
+        SshVia::ProxyCommand => {
+            let exe = std::env::current_exe()
+                .map_err(|e| format!("could not find the bastionless program: {e}"))?;
+            let command = bastionless_proxy_command(
+                Os::current(),
+                &exe,
+                Some(&shared.aws_files),
+                &host,
+                plan.ssh_port,
+                choice,
+            );
+            (
+                None,
+                SshTransport::ProxyCommand(command),
+                "by a ProxyCommand".to_owned(),
+            )
+        }
     };
-    let (tunnel, addr) = connect::open_forward(shared, key, 22, None, None, choice).await?;
+    let close = |shared: &Arc<Shared>| {
+        if let Some(tunnel) = tunnel {
+            shared.tunnels.close(tunnel);
+        }
+    };
     let mut command = SshCommand {
         program: "ssh".into(),
         os_user: os_user.clone(),
         instance_id: host.instance_id.clone(),
         known_hosts: known_hosts_file()
             .map_err(|e| format!("could not prepare Bastionless's known_hosts file: {e}"))?,
-        identity: ephemeral.as_ref().map(|k| k.private_key_path().to_owned()),
-        transport: SshTransport::LoopbackPort(addr.port()),
+        identity,
+        transport,
         strict_host_key_checking: None,
         extra_args: Vec::new(),
     };
     let title = window_title("ssh", host.display_name());
+    let template = plan.terminal_template.clone();
     // `ssh -G` and terminal detection read the disk and run programs: off the async threads.
     let launched = tokio::task::spawn_blocking(move || {
         command.follow_first_use_default(true);
-        let terminal = choose_terminal(None, &TerminalEnv::current())?;
+        let terminal = choose_terminal(template.as_deref(), &TerminalEnv::current())?;
         terminal_command(&terminal, &title, &command.argv())
     })
     .await
@@ -163,30 +322,32 @@ async fn ssh(shared: &Arc<Shared>, key: &HostKey) -> Result<String, Failure> {
     let line = match launched {
         Ok(line) => line,
         Err(error) => {
-            shared.tunnels.close(tunnel);
+            close(shared);
             return Err(error.to_string().into());
         }
     };
     if let Err(error) = spawn_terminal(shared, &line) {
-        shared.tunnels.close(tunnel);
+        close(shared);
         return Err(error.into());
     }
     tokio::spawn(keep_key(ephemeral));
-    tokio::spawn(close_when_done(shared.clone(), tunnel));
+    if let Some(tunnel) = tunnel {
+        tokio::spawn(close_when_done(shared.clone(), tunnel));
+    }
     let mut text = format!(
-        "ssh {os_user}@{} opened in a terminal, through {} on {addr}",
+        "ssh {os_user}@{} opened in a terminal, through {} {reached}",
         host.display_name(),
         method.label()
     );
-    if let Some(warning) = key_warning {
+    if let Some((offered, warning)) = key_warning {
         text.push_str(&format!(
-            " (no key could be pushed, so ssh offers your own: {warning})"
+            " (no key could be pushed, so ssh offers {offered}: {warning})"
         ));
     }
     Ok(text)
 }
 
-async fn shell(shared: &Arc<Shared>, key: &HostKey) -> Result<String, Failure> {
+async fn shell(shared: &Arc<Shared>, key: &HostKey, plan: LaunchPlan) -> Result<String, Failure> {
     let snapshot = shared.publisher.current();
     let host = snapshot
         .host(key)
@@ -196,8 +357,9 @@ async fn shell(shared: &Arc<Shared>, key: &HostKey) -> Result<String, Failure> {
         .map_err(|e| format!("could not find the bastionless program: {e}"))?;
     let title = window_title("shell", host.display_name());
     let argv = shell_argv(Os::current(), &exe, &shared.aws_files, &host);
+    let template = plan.terminal_template;
     let line = tokio::task::spawn_blocking(move || {
-        let terminal = choose_terminal(None, &TerminalEnv::current())?;
+        let terminal = choose_terminal(template.as_deref(), &TerminalEnv::current())?;
         terminal_command(&terminal, &title, &argv)
     })
     .await
@@ -248,6 +410,7 @@ async fn forward(
     key: &HostKey,
     remote_port: u16,
     local_port: Option<u16>,
+    method: Method,
 ) -> Result<String, Failure> {
     let (_, addr): (TunnelId, SocketAddr) = connect::open_forward(
         shared,
@@ -255,7 +418,7 @@ async fn forward(
         remote_port,
         local_port,
         None,
-        RouteChoice::Auto,
+        connect::choice_of(method),
     )
     .await?;
     Ok(format!(

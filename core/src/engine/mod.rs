@@ -18,6 +18,7 @@ mod launch;
 mod plan;
 mod recents;
 mod refresh;
+mod schedule;
 mod signin;
 mod snapshot;
 
@@ -47,8 +48,9 @@ use tokio::sync::{mpsc, watch};
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub aws_files: AwsFiles,
-    /// The regions to scan in every account (those of them the account has enabled); `None`
-    /// scans every enabled region.
+    /// The regions to scan in every account (those of them the account has enabled), as
+    /// `bastionless list --region` asks; `None` scans those the store's settings name, or
+    /// every enabled region.
     pub regions: Option<Vec<String>>,
     /// Where the last inventory is kept between runs
     /// ([`InventoryCache::default_path`] for the app); `None` keeps none.
@@ -57,8 +59,12 @@ pub struct EngineConfig {
     /// `None` keeps none.
     pub audit_file: Option<PathBuf>,
     /// Where each [`Command::Connect`] is remembered as a recent connection (the app's and the
-    /// CLI's store); `None` remembers none.
+    /// CLI's store); `None` remembers none. Its app settings are read at each refresh: the
+    /// regions to scan (when `regions` is `None`) and the interval of the periodic refresh.
     pub store: Option<crate::store::Store>,
+    /// How long one minute of `refresh_interval_minutes` lasts: 60 s. Tests shorten it to see
+    /// periodic refreshes without waiting minutes.
+    pub minute: Duration,
 }
 
 impl EngineConfig {
@@ -70,6 +76,7 @@ impl EngineConfig {
             cache_file: None,
             audit_file: None,
             store: None,
+            minute: Duration::from_secs(60),
         }
     }
 }
@@ -107,6 +114,21 @@ impl Start {
     }
 }
 
+/// Works out the routes of the hosts the first snapshot shows from the disk cache, and
+/// publishes them. Worked out on a copy, so the snapshot is not held while they are; routes a
+/// refresh has worked out meanwhile are newer and win.
+fn route_cached_hosts(publisher: &refresh::Publisher) {
+    let shown = publisher.current();
+    let mut routed = Snapshot {
+        hosts: shown.hosts.clone(),
+        regions: shown.regions.clone(),
+        ..Snapshot::default()
+    };
+    drop(shown);
+    routed.update_routes(None);
+    publisher.update(|s| s.add_routes(&routed.hosts, Arc::unwrap_or_clone(routed.routes)));
+}
+
 /// Which way a tunnel reaches its host.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum RouteChoice {
@@ -140,7 +162,14 @@ pub enum Command {
     /// Connect to a host the way a user asked: open the tunnel, prepare credentials, launch the
     /// system client. Progress and failures show in the snapshot (the tunnel and
     /// [`Snapshot::notices`]).
-    Connect { host: HostKey, how: ConnectHow },
+    ///
+    /// `route`: `Auto` takes the host's preferred route from its settings, else the best
+    /// route; `Eic`/`Ssm` take that route, or fail with a notice saying why it cannot be used.
+    Connect {
+        host: HostKey,
+        how: ConnectHow,
+        route: RouteChoice,
+    },
     /// Use these settings for connections opened from now on.
     ConfigureTunnels(TunnelSettings),
     /// Sign in to the SSO session `sso_session` with the device flow: the browser opens at the
@@ -200,8 +229,11 @@ impl Engine {
             cached_at: start.cached_at,
             ..Snapshot::default()
         };
+        // The cached hosts show at once; their routes (thousands of assessments) are worked
+        // out on the runtime and follow in the next snapshot, so the first frame need not
+        // wait for them.
         refresh::show_inventory(&mut first, &start.inventory);
-        first.update_routes(None);
+        let route_cached = !first.hosts.is_empty();
         first.warnings.extend(start.cache_notice.clone());
         let (publish, snapshots) = watch::channel(Arc::new(first));
         let on_change: Arc<ArcSwapOption<ChangeHook>> = Arc::default();
@@ -228,6 +260,10 @@ impl Engine {
             mfa,
             store: config.store.clone(),
         });
+        if route_cached {
+            let publisher = shared.publisher.clone();
+            runtime.spawn_blocking(move || route_cached_hosts(&publisher));
+        }
         crate::profiles::set_default_mfa_prompt(Arc::new(shared.mfa.clone()));
         runtime.spawn(refresh::run(config, command_rx, shared.clone(), start));
         let _ = commands.send(Command::Refresh);
@@ -358,6 +394,11 @@ impl Engine {
         connect::preflight(&self.shared, host, remote_port, route)
     }
 
+    /// The settings tunnels opened from now on use (the last [`Command::ConfigureTunnels`]).
+    pub fn tunnel_settings(&self) -> TunnelSettings {
+        self.shared.tunnels.settings()
+    }
+
     /// Where this engine records ended tunnels and sessions, if anywhere.
     pub fn audit_log(&self) -> Option<&std::path::Path> {
         self.shared.audit.path()
@@ -442,6 +483,78 @@ mod tests {
             s.tunnels.iter().all(|t| t.id != id)
         });
         assert_eq!(snapshot.tunnels.len(), 1);
+    }
+
+    #[test]
+    fn cached_hosts_show_in_the_first_snapshot_and_their_routes_follow() {
+        use crate::inventory::{CachedRegion, Host, InstanceState, Platform, RegionFacts};
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("inventory.bin");
+        let key = unknown_host();
+        let host = Host {
+            instance_id: key.instance_id.clone(),
+            name: Some("web-1".into()),
+            tags: Default::default(),
+            state: InstanceState::Running,
+            platform: Platform::Linux,
+            private_ip: Some("10.0.0.1".into()),
+            public_ip: None,
+            vpc_id: Some("vpc-a".into()),
+            subnet_id: None,
+            availability_zone: None,
+            key_name: None,
+            image: None,
+            security_group_ids: Vec::new(),
+            profile: "dev".into(),
+            account_id: key.account_id.clone(),
+            region: key.region.clone(),
+            stale: false,
+        };
+        let region = CachedRegion {
+            account_id: key.account_id.clone(),
+            region: key.region.clone(),
+            facts: RegionFacts {
+                profile: "dev".into(),
+                eic_endpoints: crate::inventory::Listing::Listed(Vec::new()),
+                security_groups: crate::inventory::Listing::Listed(Vec::new()),
+                ssm: crate::inventory::Listing::Listed(Vec::new()),
+            },
+            hosts: vec![host],
+        };
+        let accounts = BTreeMap::from([("dev".to_owned(), key.account_id.clone())]);
+        InventoryCache::new(accounts, vec![region])
+            .save(&cache)
+            .unwrap();
+        // Nothing listens on the discard port: the scan fails, and the cached hosts of the
+        // profile's account stay, stale.
+        let config = dir.path().join("config");
+        let credentials = dir.path().join("credentials");
+        std::fs::write(
+            &config,
+            "[profile dev]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:9\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &credentials,
+            "[dev]\naws_access_key_id = AKIDTEST\naws_secret_access_key = not-a-secret\n",
+        )
+        .unwrap();
+        let files = AwsFiles::at(config, credentials);
+        let engine = Engine::start(EngineConfig {
+            cache_file: Some(cache),
+            ..EngineConfig::new(files)
+        })
+        .unwrap();
+        let first = engine.snapshot();
+        assert_eq!(first.hosts.len(), 1);
+        assert!(first.hosts[0].stale, "marked stale until scanned again");
+        let routed = engine.wait_until(Duration::from_secs(10), |s| s.routes.len() == 1);
+        let report = routed
+            .route(&routed.hosts[0])
+            .expect("the cached host's route");
+        // The cached facts say the VPC has no endpoint and the agent is not registered.
+        assert!(report.best().is_none(), "{report:?}");
+        assert!(routed.hosts[0].stale);
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //! Users often have several profiles into one account (an admin and a read-only role, one per
 //! home region). Scanning every enabled region through each would repeat every call, so each
 //! account is scanned by one profile — the `AWS_PROFILE` one if it reaches the account, else the
-//! first by name — and the others only identify themselves. A profile's account is known only
-//! once STS answers, so the choice waits for every profile ranked above: when it is made, no
-//! better-ranked profile can still turn out to reach the same account. STS answers fast, and
-//! calls that fail or time out stop blocking at once.
+//! one the user last connected through (hosts then keep the profile the user chose, rather than
+//! moving to another when profiles come and go), else the first by name — and the others only
+//! identify themselves. A profile's account is known only once STS answers, so the choice waits
+//! for every profile ranked above: when it is made, no better-ranked profile can still turn out
+//! to reach the same account. STS answers fast, and calls that fail or time out stop blocking
+//! at once. When the chosen profile may not read everything, the scan asks the account's other
+//! profiles and keeps the broadest result (`refresh::scan`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -28,12 +31,16 @@ pub(super) struct AccountPlan {
 }
 
 impl AccountPlan {
-    /// Ranks `profiles`: `preferred` first when it is among them, then by name.
-    pub(super) fn new(profiles: impl IntoIterator<Item = String>, preferred: Option<&str>) -> Self {
+    /// Ranks `profiles`: those in `preferred` first, in its order, then the rest by name.
+    pub(super) fn new(profiles: impl IntoIterator<Item = String>, preferred: &[&str]) -> Self {
+        let rank = |p: &String| {
+            preferred
+                .iter()
+                .position(|q| q == p)
+                .unwrap_or(preferred.len())
+        };
         let mut ranked: Vec<String> = profiles.into_iter().collect();
-        ranked.sort_by(|a, b| {
-            (Some(a.as_str()) != preferred, a).cmp(&(Some(b.as_str()) != preferred, b))
-        });
+        ranked.sort_by(|a, b| (rank(a), a).cmp(&(rank(b), b)));
         ranked.dedup();
         let identities = ranked
             .iter()
@@ -100,7 +107,7 @@ impl AccountPlan {
 mod tests {
     use super::*;
 
-    fn plan(preferred: Option<&str>) -> AccountPlan {
+    fn plan(preferred: &[&str]) -> AccountPlan {
         AccountPlan::new(
             ["staging", "prod-readonly", "prod", "sandbox", "prod-eu"].map(String::from),
             preferred,
@@ -115,7 +122,7 @@ mod tests {
 
     #[test]
     fn each_account_is_scanned_once_by_its_first_profile_in_name_order() {
-        let mut plan = plan(None);
+        let mut plan = plan(&[]);
         // prod-eu answers first, but prod (ranked above it) has not answered yet.
         assert_eq!(plan.identified("prod-eu", Some("111".into())), []);
         assert_eq!(
@@ -139,7 +146,7 @@ mod tests {
 
     #[test]
     fn the_aws_profile_profile_scans_its_account_even_if_others_come_first_by_name() {
-        let mut plan = plan(Some("prod-readonly"));
+        let mut plan = plan(&["prod-readonly"]);
         assert_eq!(plan.identified("prod", Some("111".into())), []);
         assert_eq!(
             plan.identified("prod-readonly", Some("111".into())),
@@ -149,8 +156,21 @@ mod tests {
     }
 
     #[test]
+    fn preferred_profiles_rank_in_the_order_given_before_the_rest() {
+        // AWS_PROFILE (staging), then the profile last used (prod-readonly).
+        let mut plan = plan(&["staging", "prod-readonly"]);
+        assert_eq!(plan.identified("prod", Some("111".into())), []);
+        assert_eq!(plan.identified("prod-readonly", Some("111".into())), []);
+        assert_eq!(
+            plan.identified("staging", Some("444".into())),
+            claims(&[("444", "staging"), ("111", "prod-readonly")])
+        );
+        assert_eq!(plan.profiles_of("111"), ["prod-readonly", "prod"]);
+    }
+
+    #[test]
     fn a_failed_profile_stops_blocking_and_waiting_profiles_claim_in_rank_order() {
-        let mut plan = plan(None);
+        let mut plan = plan(&[]);
         assert_eq!(plan.identified("sandbox", Some("444".into())), []);
         assert_eq!(plan.identified("staging", Some("555".into())), []);
         assert_eq!(plan.identified("prod-eu", Some("111".into())), []);

@@ -12,15 +12,24 @@ pub(super) fn remember(shared: &Shared, host: &HostKey, how: &ConnectHow) {
     let Some(store) = shared.store.clone() else {
         return;
     };
-    let name = shared
+    // The profile a connection goes through first is the one that listed the host.
+    let (name, profile) = shared
         .publisher
         .current()
         .host(host)
-        .and_then(|h| h.name.clone());
+        .map(|h| (h.name.clone(), Some(h.profile.clone())))
+        .unwrap_or_default();
     let (action, local_port) = as_action(how);
     let host = host.clone();
     tokio::task::spawn_blocking(move || {
-        if let Err(error) = store.record_recent(&host, name.as_deref(), action, local_port) {
+        let recorded = store.record_recent(
+            &host,
+            profile.as_deref(),
+            name.as_deref(),
+            action,
+            local_port,
+        );
+        if let Err(error) = recorded {
             tracing::warn!("could not remember the connection to {host} in Recent: {error}");
         }
     });

@@ -4,15 +4,21 @@
 //! the reason, when its section is broken). Then, all under one [`CallBudget`]:
 //! 1. every profile asks STS who it is;
 //! 2. each account gets one scanning profile ([`AccountPlan`]), which asks `DescribeRegions`
-//!    for the regions the account has enabled (narrowed to the configured ones, if any);
-//! 3. every (account, region) is scanned once, and published the moment it is done — hosts,
-//!    endpoints, security groups and routes — with the progress (regions done of those known).
+//!    for the regions the account has enabled (narrowed to the configured ones, if any: the
+//!    engine's own list, else the app settings' `regions`);
+//! 3. every (account, region) is scanned once, and what is done is published every
+//!    [`SHOWN_EVERY`] — hosts, endpoints, security groups and routes — with the progress
+//!    (regions done of those known).
 //!
 //! When the scanning profile lacks a permission (`AccessDenied`), the account's other profiles
 //! are asked in turn, so a billing role that happens to sort first never hides an account an
 //! admin role can list. A region whose scan fails keeps its previous hosts, marked stale, and
 //! the failure shows on the profile. When everything has answered, the inventory is written to
 //! the disk cache.
+//!
+//! The store's app settings are read when a refresh starts (the regions to scan) and whenever
+//! the loop looks at its [`RefreshSchedule`] (the periodic refresh), never kept, so a change
+//! applies to the next refresh without a restart.
 //!
 //! Tunnel commands are handed to `connect`, each in its own task, so that working out a route
 //! never holds up the loop.
@@ -26,14 +32,16 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::plan::AccountPlan;
+use super::schedule::RefreshSchedule;
 use super::{ChangeHook, Command, EngineConfig, ProfileState, ProfileStatus, Shared, Snapshot};
 use super::{NOTICES_KEPT, Notice, NoticeAction, NoticeLevel};
 use super::{ScanProgress, TUNNEL_EVENTS_KEPT, connect};
 use crate::inventory::{
-    self, AccountRegion, CachedRegion, CallBudget, CallFailure, Host, InventoryCache, RegionFacts,
-    RegionScan,
+    self, AccountRegion, CachedRegion, CallBudget, CallFailure, Host, InventoryCache, KnownIds,
+    RegionFacts, RegionScan,
 };
-use crate::profiles::ProfileCatalog;
+use crate::profiles::{HttpsClients, ProfileCatalog};
+use crate::store::AppSettings;
 use crate::tunnel::TunnelReport;
 
 /// Publishes snapshots and tells the app about each one. Clones publish to the same channel.
@@ -46,9 +54,9 @@ pub(super) struct Publisher {
 }
 
 /// An open batch of changes (see [`Publisher::batch`]); dropping it publishes them.
-pub(super) struct Batch<'a>(&'a Publisher);
+pub(super) struct Batch(Publisher);
 
-impl Drop for Batch<'_> {
+impl Drop for Batch {
     fn drop(&mut self) {
         let pending = lock(&self.0.batch).take();
         if let Some(mut next) = pending {
@@ -85,12 +93,12 @@ impl Publisher {
     /// snapshot, published once at the end. A large refresh finishes hundreds of regions
     /// within a second; copying and publishing a snapshot of thousands of hosts for each would
     /// cost far more than the scan. Only the refresh loop opens batches, one at a time.
-    pub(super) fn batch(&self) -> Batch<'_> {
+    pub(super) fn batch(&self) -> Batch {
         let mut batch = lock(&self.batch);
         if batch.is_none() {
             *batch = Some(Snapshot::clone(&self.sender.borrow()));
         }
-        Batch(self)
+        Batch(self.clone())
     }
 
     /// The latest published snapshot.
@@ -195,7 +203,7 @@ pub(super) fn show_inventory(s: &mut Snapshot, inventory: &Inventory) {
     hosts.sort_by(|a, b| {
         (&a.profile, &a.region, a.display_name()).cmp(&(&b.profile, &b.region, b.display_name()))
     });
-    s.hosts = hosts;
+    s.hosts = hosts.into();
     s.regions = inventory
         .iter()
         .map(|(key, r)| (key.clone(), r.facts.clone()))
@@ -225,6 +233,8 @@ enum Event {
 struct Refresh {
     catalog: Arc<ProfileCatalog>,
     plan: AccountPlan,
+    /// The regions to scan, when narrowed (the engine's list, else the settings').
+    regions: Option<Vec<String>>,
     /// The SDK configuration of every profile STS has identified.
     sdks: HashMap<String, SdkConfig>,
     /// Per account being scanned: regions still to answer, regions scanned, and the first
@@ -241,6 +251,12 @@ struct AccountProgress {
     first_error: Option<String>,
 }
 
+/// How often a refresh's results are shown while it runs. Each showing copies the snapshot
+/// and rebuilds its host list (thousands of hosts); results arrive in a stream of small
+/// bursts, so showing each burst at once did that work hundreds of times per refresh. A few
+/// times a second is as often as anyone can read a progress count.
+const SHOWN_EVERY: std::time::Duration = std::time::Duration::from_millis(150);
+
 /// The loop's own state: the inventory, the refresh under way, its tasks.
 struct Loop {
     config: EngineConfig,
@@ -255,6 +271,11 @@ struct Loop {
     tasks: JoinSet<Event>,
     /// Regions whose hosts changed since the snapshot last showed the inventory.
     changed: InventoryChange,
+    schedule: RefreshSchedule,
+    /// Every refresh's profiles use these, so connections are reused from one to the next.
+    https: HttpsClients,
+    /// The batch results go into while a refresh runs, and when it is shown ([`SHOWN_EVERY`]).
+    held: Option<(Batch, tokio::time::Instant)>,
 }
 
 /// What of the inventory the snapshot does not show yet.
@@ -285,7 +306,6 @@ pub(super) async fn run(
     start: super::Start,
 ) {
     let mut state = Loop {
-        config,
         shared: shared.clone(),
         calls: CallBudget::default(),
         inventory: start.inventory,
@@ -294,17 +314,19 @@ pub(super) async fn run(
         refresh: None,
         tasks: JoinSet::new(),
         changed: InventoryChange::None,
+        schedule: RefreshSchedule::new(config.minute, tokio::time::Instant::now()),
+        https: HttpsClients::default(),
+        held: None,
+        config,
     };
     loop {
+        let now = tokio::time::Instant::now();
+        let interval = state.settings().refresh_interval_minutes;
+        let next_check = state.schedule.next_check(interval, now);
+        let show_at = state.held.as_ref().map_or(now, |(_, at)| *at);
         tokio::select! {
             command = commands.recv() => match command {
-                Some(Command::Refresh) => {
-                    state.start_refresh();
-                    // Nothing to ask (no usable profiles): done at once.
-                    if state.tasks.is_empty() {
-                        state.finish_refresh().await;
-                    }
-                }
+                Some(Command::Refresh) => state.refresh().await,
                 Some(Command::OpenTunnel { host, remote_port, local_port, route }) => {
                     let shared = shared.clone();
                     tokio::spawn(async move {
@@ -318,10 +340,10 @@ pub(super) async fn run(
                 Some(Command::CloseTunnel(id)) => {
                     shared.tunnels.close(id);
                 }
-                Some(Command::Connect { host, how }) => {
+                Some(Command::Connect { host, how, route }) => {
                     super::recents::remember(&shared, &host, &how);
                     // The outcome shows in the snapshot: the tunnel, and a notice.
-                    tokio::spawn(super::launch::run(shared.clone(), host, how));
+                    tokio::spawn(super::launch::run(shared.clone(), host, how, route));
                 }
                 Some(Command::ConfigureTunnels(settings)) => shared.tunnels.configure(settings),
                 Some(Command::SignIn { sso_session }) => {
@@ -337,18 +359,27 @@ pub(super) async fn run(
             Some(joined) = state.tasks.join_next() => {
                 // Tasks are only aborted by dropping their set, so every result is this
                 // refresh's; a panicked task is a bug, and its region simply stays unscanned.
-                // Results come in bursts: everything that has arrived is shown in one snapshot.
-                let batch = shared.publisher.batch();
+                // Results are handled at once (the next calls they lead to start now), and
+                // shown together every SHOWN_EVERY.
+                if state.held.is_none() {
+                    state.held = Some((shared.publisher.batch(), now + SHOWN_EVERY));
+                }
                 let ready = std::iter::once(joined)
                     .chain(std::iter::from_fn(|| state.tasks.try_join_next()))
                     .collect::<Vec<_>>();
                 for event in ready.into_iter().flatten() {
                     state.handle(event);
                 }
-                state.show_changes();
-                drop(batch);
                 if state.tasks.is_empty() {
+                    state.show_held();
                     state.finish_refresh().await;
+                }
+            }
+            () = tokio::time::sleep_until(show_at), if state.held.is_some() => state.show_held(),
+            () = tokio::time::sleep_until(next_check), if state.refresh.is_none() => {
+                let interval = state.settings().refresh_interval_minutes;
+                if state.schedule.is_due(interval, tokio::time::Instant::now()) {
+                    state.refresh().await;
                 }
             }
         }
@@ -360,11 +391,51 @@ impl Loop {
         &self.shared.publisher
     }
 
+    /// The app settings as the store holds them now (the defaults without a store).
+    fn settings(&self) -> AppSettings {
+        self.shared
+            .store
+            .as_ref()
+            .map(crate::store::Store::settings)
+            .unwrap_or_default()
+    }
+
+    /// Starts a refresh, replacing one under way.
+    async fn refresh(&mut self) {
+        self.start_refresh();
+        // Nothing to ask (no usable profiles): done at once.
+        if self.tasks.is_empty() {
+            self.finish_refresh().await;
+        }
+    }
+
+    /// The profiles of the recent connections, most recent first, each once.
+    fn last_used_profiles(&self) -> Vec<String> {
+        let Some(store) = &self.shared.store else {
+            return Vec::new();
+        };
+        let mut profiles: Vec<String> = Vec::new();
+        for recent in store.recents() {
+            if let Some(profile) = recent.profile
+                && !profiles.contains(&profile)
+            {
+                profiles.push(profile);
+            }
+        }
+        profiles
+    }
+
     fn start_refresh(&mut self) {
+        // Counted from here too, so that a refresh that cannot even start (unreadable AWS
+        // files) is not retried in a loop.
+        self.schedule.ended(tokio::time::Instant::now());
         // Dropping the set aborts the replaced refresh's tasks.
         self.tasks = JoinSet::new();
         let catalog = match ProfileCatalog::load(&self.config.aws_files) {
-            Ok(catalog) => Arc::new(catalog),
+            Ok(mut catalog) => {
+                catalog.share_https_clients(&self.https);
+                Arc::new(catalog)
+            }
             Err(error) => {
                 self.refresh = None;
                 self.publisher().update(|s| {
@@ -376,10 +447,21 @@ impl Loop {
         };
         self.shared.catalog.store(Some(catalog.clone()));
         super::signin::publish_sessions(self.publisher(), &catalog);
-        let plan = AccountPlan::new(
-            catalog.profiles.iter().map(|p| p.name.clone()),
-            catalog.preferred.as_deref(),
-        );
+        let settings = self.settings();
+        let regions = self
+            .config
+            .regions
+            .clone()
+            .or_else(|| (!settings.regions.is_empty()).then_some(settings.regions));
+        // `AWS_PROFILE` is this run's explicit choice; then the profiles connected through.
+        let last_used = self.last_used_profiles();
+        let preferred: Vec<&str> = catalog
+            .preferred
+            .iter()
+            .chain(&last_used)
+            .map(String::as_str)
+            .collect();
+        let plan = AccountPlan::new(catalog.profiles.iter().map(|p| p.name.clone()), &preferred);
         for profile in &catalog.profiles {
             let (catalog, profile, calls) = (catalog.clone(), profile.clone(), self.calls.clone());
             let publisher = self.publisher().clone();
@@ -420,10 +502,17 @@ impl Loop {
         self.refresh = Some(Refresh {
             catalog,
             plan,
+            regions,
             sdks: HashMap::new(),
             accounts: HashMap::new(),
             unconfirmed: BTreeSet::new(),
         });
+    }
+
+    /// Shows what the held batch gathered, and publishes it.
+    fn show_held(&mut self) {
+        self.show_changes();
+        self.held = None;
     }
 
     /// Shows the inventory's changes in the snapshot: its hosts, and the routes of the
@@ -525,7 +614,7 @@ impl Loop {
         let Some(owner) = refresh.plan.owner(&account).map(str::to_owned) else {
             return;
         };
-        let configured = self.config.regions.as_ref();
+        let configured = refresh.regions.as_ref();
         let mut warning = None;
         let regions: Vec<String> = match result {
             Ok(enabled) => {
@@ -567,9 +656,14 @@ impl Loop {
                 account_id: account.clone(),
                 region: region.clone(),
             };
+            let known = self
+                .inventory
+                .get(&key)
+                .map(|last| KnownIds::of_region(&last.hosts, &last.facts))
+                .unwrap_or_default();
             self.tasks.spawn(async move {
                 Event::Scanned {
-                    result: scan(candidates, &calls, &key).await,
+                    result: scan(candidates, &calls, &key, &known).await,
                     key,
                 }
             });
@@ -650,6 +744,7 @@ impl Loop {
         let Some(refresh) = self.refresh.take() else {
             return;
         };
+        self.schedule.ended(tokio::time::Instant::now());
         let accounts: BTreeMap<String, String> = refresh
             .catalog
             .profiles
@@ -774,15 +869,48 @@ async fn list_regions(
     .await
 }
 
+/// Scans with each candidate in turn until one reads everything, and keeps the broadest result:
+/// the one with the fewest parts refused for lack of permission (the earlier candidate on a
+/// tie). A read-only role that may list instances but not security groups still shows the
+/// hosts when it is the only profile; when an admin role reaches the same account, its scan
+/// wins. A failure that is not a missing permission stops the search, as another profile
+/// would meet it too.
 async fn scan(
     candidates: Vec<(String, SdkConfig)>,
     calls: &CallBudget,
     key: &AccountRegion,
+    known: &KnownIds,
 ) -> Result<RegionScan, CallFailure> {
-    with_fallback(candidates, |profile, sdk| async move {
-        inventory::scan_region(&sdk, calls, &profile, &key.account_id, &key.region).await
+    let mut broadest: Option<RegionScan> = None;
+    let mut first_failure: Option<CallFailure> = None;
+    for (profile, sdk) in candidates {
+        let scanned =
+            inventory::scan_region(&sdk, calls, &profile, &key.account_id, &key.region, known);
+        match scanned.await {
+            Ok(scan) if scan.denied == 0 => return Ok(scan),
+            Ok(scan) => {
+                if broadest
+                    .as_ref()
+                    .is_none_or(|best| scan.denied < best.denied)
+                {
+                    broadest = Some(scan);
+                }
+            }
+            Err(failure) => {
+                let denied = failure.access_denied;
+                first_failure.get_or_insert(failure);
+                if !denied {
+                    break;
+                }
+            }
+        }
+    }
+    broadest.ok_or_else(|| {
+        first_failure.unwrap_or_else(|| CallFailure {
+            message: "no profile of the account could be used".to_owned(),
+            access_denied: false,
+        })
     })
-    .await
 }
 
 /// Every profile, usable ones loading and broken ones failed, in name order; accounts from
@@ -820,7 +948,7 @@ fn profile_statuses(
 /// Sets each ready profile's host count to the hosts listed through it.
 fn count_hosts(s: &mut Snapshot) {
     let mut counts: HashMap<&str, usize> = HashMap::new();
-    for host in &s.hosts {
+    for host in s.hosts.iter() {
         *counts.entry(host.profile.as_str()).or_default() += 1;
     }
     for status in &mut s.profiles {

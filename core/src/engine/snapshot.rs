@@ -1,9 +1,10 @@
 //! The immutable picture of everything the app shows, swapped whole by the engine.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::inventory::{AccountRegion, Host, HostKey, HostQuery, RegionFacts};
+use crate::inventory::{AccountRegion, Host, HostKey, HostQuery, KeyParts, RegionFacts};
 use crate::route::{self, Purpose, RouteFacts, RouteReport};
 use crate::tunnel::{TunnelEvent, TunnelStatus};
 
@@ -20,13 +21,15 @@ pub struct Snapshot {
     pub generation: u64,
     pub profiles: Vec<ProfileStatus>,
     /// Every host found, sorted by profile, region and name. Hosts from the disk cache are
-    /// marked `stale` until their region is scanned again.
-    pub hosts: Vec<Host>,
+    /// marked `stale` until their region is scanned again. Shared, like `routes`: the engine
+    /// copies the snapshot for every change (a tunnel's byte count, a notice), and a deep copy
+    /// of 10,000 hosts and their routes cost milliseconds and tens of MB each time.
+    pub hosts: Arc<Vec<Host>>,
     /// What each scanned account and region holds besides hosts: EC2 Instance Connect Endpoints
     /// and security groups.
     pub regions: BTreeMap<AccountRegion, RegionFacts>,
     /// Each host's routes for its usual purpose (SSH, or RDP on Windows), best first.
-    pub routes: BTreeMap<HostKey, RouteReport>,
+    pub routes: Arc<BTreeMap<HostKey, RouteReport>>,
     /// How far the refresh under way (or the last one) has got.
     pub progress: ScanProgress,
     /// When the disk cache the stale hosts come from was written; `None` when nothing shown
@@ -179,15 +182,18 @@ impl Snapshot {
 
     /// `host`'s routes for its usual purpose, as last worked out.
     pub fn route(&self, host: &Host) -> Option<&RouteReport> {
-        self.routes.get(&host.key())
+        self.routes.get(host as &dyn KeyParts)
     }
 
     /// Whether `host` matches the search `query`, judging `route:` terms by the host's best
-    /// route as last worked out.
+    /// route as last worked out (looked up only when the query has one).
     pub fn matches(&self, query: &HostQuery, host: &Host) -> bool {
-        let best = self
-            .route(host)
-            .map(|report| report.best().map_or("none", |best| best.method.label()));
+        let best = if query.needs_route() {
+            self.route(host)
+                .map(|report| report.best().map_or("none", |best| best.method.label()))
+        } else {
+            None
+        };
         query.matches(host, best)
     }
 
@@ -200,24 +206,67 @@ impl Snapshot {
     /// Works out the routes of the hosts in the regions `scope` names (every host when `None`)
     /// again, and drops those of hosts that are gone.
     pub(super) fn update_routes(&mut self, scope: Option<&BTreeSet<AccountRegion>>) {
-        let in_scope = |host: &Host| {
-            scope.is_none_or(|regions| {
-                regions.contains(&AccountRegion {
-                    account_id: host.account_id.clone(),
-                    region: host.region.clone(),
-                })
-            })
-        };
-        let routes: Vec<(HostKey, RouteReport)> = self
-            .hosts
-            .iter()
-            .filter(|host| in_scope(host))
-            .map(|host| (host.key(), self.assess_route(host, Purpose::for_host(host))))
-            .collect();
-        let present: std::collections::HashSet<HostKey> =
-            self.hosts.iter().map(Host::key).collect();
-        self.routes.retain(|key, _| present.contains(key));
-        self.routes.extend(routes);
+        // Hosts come sorted by profile and region, so runs of them share the answer.
+        let mut last_region: Option<(&str, &str, bool)> = None;
+        // Built anew from the hosts, so routes of hosts that are gone are dropped; those out
+        // of scope are carried over unchanged.
+        let previous = std::mem::take(&mut self.routes);
+        let mut routes = BTreeMap::new();
+        for host in self.hosts.iter() {
+            let in_scope = match (scope, last_region) {
+                (None, _) => true,
+                (Some(_), Some((account, region, answer)))
+                    if account == host.account_id && region == host.region =>
+                {
+                    answer
+                }
+                (Some(regions), _) => {
+                    let answer = regions.contains(&AccountRegion {
+                        account_id: host.account_id.clone(),
+                        region: host.region.clone(),
+                    });
+                    last_region = Some((&host.account_id, &host.region, answer));
+                    answer
+                }
+            };
+            let report = if in_scope {
+                Some(self.assess_route(host, Purpose::for_host(host)))
+            } else {
+                previous.get(host as &dyn KeyParts).cloned()
+            };
+            if let Some(report) = report {
+                routes.insert(host.key(), report);
+            }
+        }
+        self.routes = Arc::new(routes);
+    }
+}
+
+impl Snapshot {
+    /// Adds `worked_out`, the routes of `for_hosts`, for the hosts that still lack one; routes
+    /// already here were worked out later and stay, and routes of hosts that are gone are
+    /// dropped.
+    pub(super) fn add_routes(
+        &mut self,
+        for_hosts: &Arc<Vec<Host>>,
+        mut worked_out: BTreeMap<HostKey, RouteReport>,
+    ) {
+        if self.routes.is_empty() && Arc::ptr_eq(&self.hosts, for_hosts) {
+            self.routes = Arc::new(worked_out);
+            return;
+        }
+        let mut routes = BTreeMap::new();
+        for host in self.hosts.iter() {
+            let key = host as &dyn KeyParts;
+            let report = match self.routes.get(key) {
+                Some(report) => Some(report.clone()),
+                None => worked_out.remove(key),
+            };
+            if let Some(report) = report {
+                routes.insert(host.key(), report);
+            }
+        }
+        self.routes = Arc::new(routes);
     }
 }
 
@@ -280,7 +329,8 @@ mod tests {
                 host("admin", "111", "i-0ccc", None, "10.0.0.3"),
                 // Another account reuses the private IP.
                 host("other", "222", "i-0ddd", Some("db"), "10.0.0.3"),
-            ],
+            ]
+            .into(),
             ..Snapshot::default()
         }
     }
@@ -326,6 +376,37 @@ mod tests {
     }
 
     #[test]
+    fn routes_worked_out_late_fill_gaps_but_never_replace_newer_ones() {
+        use crate::route::Verdict;
+        let mut worked = snapshot();
+        worked.update_routes(None);
+        let for_hosts = worked.hosts.clone();
+
+        // Unchanged meanwhile: the routes are taken whole.
+        let mut s = snapshot();
+        s.hosts = for_hosts.clone();
+        s.add_routes(&for_hosts, (*worked.routes).clone());
+        assert_eq!(s.routes, worked.routes);
+
+        // Meanwhile a host went and another's route was worked out again, differently.
+        let mut s = snapshot();
+        Arc::make_mut(&mut s.hosts).remove(2);
+        let newer = route::RouteReport {
+            purpose: Purpose::Ssh,
+            routes: vec![route::RouteVerdict {
+                method: route::Method::Ssm,
+                verdict: Verdict::Ready,
+                reasons: Vec::new(),
+            }],
+        };
+        Arc::make_mut(&mut s.routes).insert(s.hosts[0].key(), newer.clone());
+        s.add_routes(&for_hosts, (*worked.routes).clone());
+        assert_eq!(s.routes.len(), 3, "none for the host that went");
+        assert_eq!(s.route(&s.hosts[0]), Some(&newer), "the newer route stays");
+        assert_eq!(s.route(&s.hosts[1]), worked.route(&s.hosts[1]));
+    }
+
+    #[test]
     fn routes_follow_the_hosts_and_the_facts_of_their_region() {
         use crate::inventory::{Listing, RegionFacts};
         use crate::route::{Method, Verdict};
@@ -351,7 +432,7 @@ mod tests {
                 ssm: Listing::Listed(Vec::new()),
             },
         );
-        s.hosts.remove(2);
+        Arc::make_mut(&mut s.hosts).remove(2);
         s.update_routes(Some(&BTreeSet::from([key])));
         assert_eq!(s.routes.len(), 3, "the removed host's route is gone");
         let web = s.route(&s.hosts[0]).expect("a route");

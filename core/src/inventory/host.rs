@@ -68,6 +68,54 @@ pub struct HostKey {
     pub instance_id: String,
 }
 
+/// The three names of an instance, borrowed from a [`HostKey`] or a [`Host`], so that a map
+/// keyed by `HostKey` can be searched with a `&Host` (`map.get(host as &dyn KeyParts)`) without
+/// building a key — three string copies — per lookup. The window looks up a route for every
+/// host it lists, and 10,000 hosts made that the largest cost of a search keystroke.
+pub trait KeyParts {
+    /// Account id, region and instance id: `HostKey`'s fields in its sort order.
+    fn parts(&self) -> (&str, &str, &str);
+}
+
+impl KeyParts for HostKey {
+    fn parts(&self) -> (&str, &str, &str) {
+        (&self.account_id, &self.region, &self.instance_id)
+    }
+}
+
+impl KeyParts for Host {
+    fn parts(&self) -> (&str, &str, &str) {
+        (&self.account_id, &self.region, &self.instance_id)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn KeyParts + 'a> for HostKey {
+    fn borrow(&self) -> &(dyn KeyParts + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn KeyParts + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn KeyParts + '_ {}
+
+impl PartialOrd for dyn KeyParts + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The same order as `HostKey`'s derived one (fields in declaration order), as `Borrow` needs.
+impl Ord for dyn KeyParts + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
 impl std::fmt::Display for HostKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -144,5 +192,65 @@ impl Platform {
             Self::Linux => "linux",
             Self::Windows => "windows",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn host(account: &str, region: &str, id: &str) -> Host {
+        Host {
+            instance_id: id.into(),
+            name: None,
+            tags: Default::default(),
+            state: InstanceState::Running,
+            platform: Platform::Linux,
+            private_ip: None,
+            public_ip: None,
+            vpc_id: None,
+            subnet_id: None,
+            availability_zone: None,
+            key_name: None,
+            image: None,
+            security_group_ids: Vec::new(),
+            profile: "dev".into(),
+            account_id: account.into(),
+            region: region.into(),
+            stale: false,
+        }
+    }
+
+    #[test]
+    fn a_map_keyed_by_host_key_is_searched_with_the_host_itself() {
+        // Keys that sort differently field by field than their concatenations would.
+        let hosts = [
+            host("111", "us-east-1", "i-b"),
+            host("111", "us-east-1", "i-a"),
+            host("111", "eu-west-1", "i-c"),
+            host("1112", "af-south-1", "i-a"),
+            host("222", "us-east-1", "i-a"),
+        ];
+        let map: BTreeMap<HostKey, usize> = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.key(), i))
+            .collect();
+        for (i, host) in hosts.iter().enumerate() {
+            assert_eq!(map.get(host as &dyn KeyParts), Some(&i), "{i}");
+        }
+        assert_eq!(
+            map.get(&host("111", "us-east-1", "i-z") as &dyn KeyParts),
+            None
+        );
+        let mut sorted: Vec<&Host> = hosts.iter().collect();
+        sorted.sort_by(|a, b| (*a as &dyn KeyParts).cmp(*b as &dyn KeyParts));
+        let by_key: Vec<usize> = map.values().copied().collect();
+        let by_parts: Vec<usize> = sorted
+            .iter()
+            .map(|h| hosts.iter().position(|x| std::ptr::eq(x, *h)).unwrap())
+            .collect();
+        assert_eq!(by_key, by_parts, "both orders agree, as Borrow requires");
     }
 }

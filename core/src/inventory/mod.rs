@@ -11,7 +11,8 @@
 //! region's SSM managed instances (`DescribeInstanceInformation`). Only
 //! `DescribeInstances` decides whether the scan works: a role that may list instances but not
 //! the rest still shows its hosts, with a warning saying what is missing. Every call runs under
-//! one [`CallBudget`] (calls in flight, time per call).
+//! one [`CallBudget`] (calls in flight, time per call). AMI names and subnet ranges never change
+//! once made, so what an earlier scan learned of them ([`KnownIds`]) is not asked again.
 //!
 //! The last inventory is kept on disk ([`InventoryCache`]) so the next start shows it at once.
 
@@ -32,12 +33,12 @@ pub use cache::{CachedRegion, InventoryCache};
 pub use calls::{CallBudget, CallFailure};
 pub use cidr::{Ipv4Cidr, NotACidr};
 pub use eic_endpoints::{EicEndpoint, EicEndpointState};
-pub use host::{Host, HostImage, HostKey, InstanceState, Platform};
+pub use host::{Host, HostImage, HostKey, InstanceState, KeyParts, Platform};
 pub use search::HostQuery;
 pub use security_groups::{Peer, RulePeer, RuleProtocol, SecurityGroup, SecurityGroupRule};
 pub use ssm::{PingStatus, SsmInfo};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use aws_config::{Region, SdkConfig};
 use serde::{Deserialize, Serialize};
@@ -98,16 +99,53 @@ pub struct RegionScan {
     pub facts: RegionFacts,
     /// Parts of the scan that failed without failing it, each saying what is missing and why.
     pub warnings: Vec<String>,
+    /// How many of those parts were refused for lack of an IAM permission: what another
+    /// profile of the account may be allowed to read.
+    pub denied: usize,
+}
+
+/// What earlier scans of a region learned that can never change for a given id: an AMI's name
+/// is fixed when the AMI is registered, a subnet's IPv4 range when the subnet is created. A
+/// scan asks EC2 only about ids it does not know yet, so a refresh repeats `DescribeImages`
+/// and `DescribeSubnets` only when a new AMI or endpoint subnet has appeared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownIds {
+    pub image_names: HashMap<String, String>,
+    pub subnet_cidrs: HashMap<String, Ipv4Cidr>,
+}
+
+impl KnownIds {
+    /// What the last scan of a region (or the disk cache) holds.
+    pub fn of_region(hosts: &[Host], facts: &RegionFacts) -> Self {
+        let image_names = hosts
+            .iter()
+            .filter_map(|h| h.image.as_ref())
+            .filter_map(|i| Some((i.id.clone(), i.name.clone()?)))
+            .collect();
+        let subnet_cidrs = match &facts.eic_endpoints {
+            Listing::Listed(endpoints) => endpoints
+                .iter()
+                .filter_map(|e| Some((e.subnet_id.clone()?, e.subnet_cidr?)))
+                .collect(),
+            Listing::Failed(_) => HashMap::new(),
+        };
+        Self {
+            image_names,
+            subnet_cidrs,
+        }
+    }
 }
 
 /// Scans `region` of `account_id` with `profile`'s configuration (`sdk`, any region: the scan
-/// sets its own). Fails only when the instances cannot be listed.
+/// sets its own), asking only about the AMIs and subnets `known` does not name. Fails only
+/// when the instances cannot be listed.
 pub async fn scan_region(
     sdk: &SdkConfig,
     calls: &CallBudget,
     profile: &str,
     account_id: &str,
     region: &str,
+    known: &KnownIds,
 ) -> Result<RegionScan, CallFailure> {
     let sdk = sdk
         .to_builder()
@@ -123,6 +161,11 @@ pub async fn scan_region(
         ..failure
     })?;
     let mut warnings = Vec::new();
+    let mut denied = 0;
+    let mut count_denied = |failure: &CallFailure| denied += usize::from(failure.access_denied);
+    if let Err(failure) = &endpoints {
+        count_denied(failure);
+    }
     let mut endpoints = endpoints.map_err(|failure| {
         let hint = if failure.access_denied {
             " Tunnels through EC2 Instance Connect need the IAM permission \
@@ -140,6 +183,7 @@ pub async fn scan_region(
     let images: BTreeSet<String> = hosts
         .iter()
         .filter_map(|h| h.image.as_ref().map(|i| i.id.clone()))
+        .filter(|id| !known.image_names.contains_key(id))
         .collect();
     let endpoint_list = endpoints.as_deref().unwrap_or_default();
     let groups: BTreeSet<String> = hosts
@@ -151,6 +195,7 @@ pub async fn scan_region(
     let subnets: BTreeSet<String> = endpoint_list
         .iter()
         .filter_map(|e| e.subnet_id.clone())
+        .filter(|id| !known.subnet_cidrs.contains_key(id))
         .collect();
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     let (image_names, groups, subnet_cidrs, managed) = tokio::join!(
@@ -179,10 +224,35 @@ pub async fn scan_region(
             ssm::describe_instance_information(&ssm, calls).await
         },
     );
+    for failure in [
+        image_names.as_ref().err(),
+        groups.as_ref().err(),
+        subnet_cidrs.as_ref().err(),
+        managed.as_ref().err(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        count_denied(failure);
+    }
+    for image in hosts.iter_mut().filter_map(|h| h.image.as_mut()) {
+        image.name = known.image_names.get(&image.id).cloned();
+    }
+    if let Ok(endpoints) = &mut endpoints {
+        for endpoint in endpoints {
+            endpoint.subnet_cidr = endpoint
+                .subnet_id
+                .as_ref()
+                .and_then(|id| known.subnet_cidrs.get(id))
+                .copied();
+        }
+    }
     match image_names {
         Ok(names) => {
             for image in hosts.iter_mut().filter_map(|h| h.image.as_mut()) {
-                image.name = names.get(&image.id).cloned();
+                if let Some(name) = names.get(&image.id) {
+                    image.name = Some(name.clone());
+                }
             }
         }
         Err(failure) => warnings.push(format!(
@@ -217,11 +287,9 @@ pub async fn scan_region(
     match (subnet_cidrs, &mut endpoints) {
         (Ok(cidrs), Ok(endpoints)) => {
             for endpoint in endpoints {
-                endpoint.subnet_cidr = endpoint
-                    .subnet_id
-                    .as_ref()
-                    .and_then(|id| cidrs.get(id))
-                    .copied();
+                if let Some(cidr) = endpoint.subnet_id.as_ref().and_then(|id| cidrs.get(id)) {
+                    endpoint.subnet_cidr = Some(*cidr);
+                }
             }
         }
         (Err(failure), _) => warnings.push(format!(
@@ -243,5 +311,6 @@ pub async fn scan_region(
             ssm,
         },
         warnings,
+        denied,
     })
 }

@@ -71,6 +71,36 @@ impl Term {
         }
     }
 
+    /// Whether every host this term keeps, `previous` keeps too. Containment terms narrow as
+    /// their text grows (`prod` keeps fewer hosts than `pro`); a tag key and a route are
+    /// compared whole, so they narrow only by staying the same.
+    fn narrows(&self, previous: &Self) -> bool {
+        match (self, previous) {
+            (Self::Text(new), Self::Text(old))
+            | (Self::State(new), Self::State(old))
+            | (Self::Os(new), Self::Os(old))
+            | (Self::Account(new), Self::Account(old))
+            | (Self::Region(new), Self::Region(old))
+            | (Self::Profile(new), Self::Profile(old)) => new.contains(old.as_str()),
+            (Self::Route(new), Self::Route(old)) => new == old,
+            (
+                Self::Tag { key, value },
+                Self::Tag {
+                    key: old_key,
+                    value: old_value,
+                },
+            ) => {
+                key == old_key
+                    && match (value, old_value) {
+                        (_, None) => true,
+                        (Some(new), Some(old)) => new.contains(old.as_str()),
+                        (None, Some(_)) => false,
+                    }
+            }
+            _ => false,
+        }
+    }
+
     fn matches(&self, host: &Host, best_route: Option<&str>) -> bool {
         let contains = contains_ignoring_case;
         match self {
@@ -98,6 +128,22 @@ impl HostQuery {
     /// Whether the query keeps every host.
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
+    }
+
+    /// Whether a `route:` term needs the host's best route: without one, the caller need not
+    /// look it up.
+    pub fn needs_route(&self) -> bool {
+        self.terms.iter().any(|term| matches!(term, Term::Route(_)))
+    }
+
+    /// Whether every host this query keeps, `previous` keeps too (each of `previous`'s terms
+    /// is narrowed by one of these), so that the hosts `previous` kept can be searched instead
+    /// of all of them. True as a search is typed a character at a time.
+    pub fn narrows(&self, previous: &HostQuery) -> bool {
+        previous
+            .terms
+            .iter()
+            .all(|old| self.terms.iter().any(|new| new.narrows(old)))
     }
 
     /// Whether `host` matches every term. `best_route` is the method of the host's best route
@@ -273,6 +319,49 @@ mod tests {
         assert!(HostQuery::parse("route:none").matches(&host, Some("none")));
         assert!(!HostQuery::parse("route:eic").matches(&host, None));
         assert!(HostQuery::parse("web").matches(&host, None));
+    }
+
+    #[test]
+    fn a_query_narrows_another_when_each_old_term_has_a_stricter_new_one() {
+        let narrows = |new: &str, old: &str| HostQuery::parse(new).narrows(&HostQuery::parse(old));
+        for (new, old) in [
+            ("web", ""),
+            ("web", "we"),
+            ("Web p", "web"),
+            ("web pr account:1", "web p account:1"),
+            ("web account:11", "account:1 web"),
+            ("state:runn", "state:run"),
+            ("tag:env=prod", "tag:env=pr"),
+            ("tag:env=prod", "tag:env"),
+            ("route:ssm", "route:ssm"),
+        ] {
+            assert!(narrows(new, old), "{new:?} narrows {old:?}");
+        }
+        for (new, old) in [
+            ("we", "web"),
+            ("", "web"),
+            ("web", "web prod"),
+            ("tag:env", "tag:en"),
+            ("tag:env", "tag:env=prod"),
+            ("route:ssmx", "route:ssm"),
+            ("region:eu", "eu"),
+            ("tag:", "tag"),
+        ] {
+            assert!(!narrows(new, old), "{new:?} does not narrow {old:?}");
+        }
+        // What narrowing promises: whatever the new query keeps, the old one kept.
+        let host = web_host();
+        for (new, old) in [("web-e", "web"), ("tag:env=prod", "tag:env")] {
+            let (new, old) = (HostQuery::parse(new), HostQuery::parse(old));
+            assert!(new.narrows(&old));
+            assert!(!new.matches(&host, None) || old.matches(&host, None));
+        }
+    }
+
+    #[test]
+    fn only_route_terms_need_the_route() {
+        assert!(HostQuery::parse("web route:ssm").needs_route());
+        assert!(!HostQuery::parse("web tag:route=x").needs_route());
     }
 
     #[test]

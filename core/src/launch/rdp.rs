@@ -9,7 +9,8 @@
 //!
 //! The Windows password goes to the client on its standard input (FreeRDP's `/from-stdin`),
 //! never on its command line or in a file. Clients that cannot read it from there get the
-//! `.rdp` file with the user name, and the user is told to type the password.
+//! `.rdp` file with the user name, and the password on the clipboard for 30 s (Remmina, macOS)
+//! or in the Windows Credential Manager for the session (mstsc): [`hand_over_password`].
 //!
 //! A template is a command line with placeholders, split like a POSIX shell would:
 //! `{address}` (`127.0.0.1:PORT`), `{port}`, `{user}`, `{file}` (the `.rdp` file) and
@@ -183,8 +184,57 @@ pub fn choose_rdp_client(
 pub enum PasswordDelivery {
     /// Written to the client's standard input, then closed (FreeRDP's `/from-stdin`).
     Stdin,
-    /// The client cannot take it safely; the user types it.
-    UserTypes,
+    /// Copied to the clipboard for the user to paste, and cleared after 30 s
+    /// ([`password_handover`](super::password_handover)): clients that cannot read it from
+    /// stdin (Remmina, macOS `open`, templates without `/from-stdin`).
+    Clipboard,
+    /// A session-only `TERMSRV/127.0.0.1` credential in the Windows Credential Manager, which
+    /// mstsc uses by itself; removed when the client exits.
+    CredentialStore,
+}
+
+/// What was done with the password for a client that does not read it from stdin; keep it
+/// until the client exits (a stored credential is removed when this is dropped).
+pub struct PasswordHandover {
+    /// What to tell the user ("Password copied; clears in 30 s"), if anything.
+    pub said: Option<String>,
+    _credential: Option<super::password_handover::StoredRdpCredential>,
+}
+
+/// Hands `password` to the client as `launch` says, before it starts. A clipboard or credential
+/// store that cannot be used does not stop the launch: what went wrong is said instead.
+pub fn hand_over_password(
+    launch: &RdpLaunch,
+    session: &RdpSession,
+    password: &WindowsPassword,
+) -> PasswordHandover {
+    use super::password_handover::{RdpCredential, copy_password_to_clipboard};
+    let (said, credential) = match launch.password {
+        PasswordDelivery::Stdin => (None, None),
+        PasswordDelivery::Clipboard => match copy_password_to_clipboard(password) {
+            Ok(said) => (Some(said), None),
+            Err(why) => (Some(why), None),
+        },
+        PasswordDelivery::CredentialStore => {
+            match RdpCredential::for_session(session).store(password, None) {
+                Ok(stored) => (
+                    Some(
+                        "the password is in the Windows Credential Manager for this session"
+                            .to_owned(),
+                    ),
+                    Some(stored),
+                ),
+                Err(why) => match copy_password_to_clipboard(password) {
+                    Ok(said) => (Some(format!("{why}; {said}")), None),
+                    Err(also) => (Some(format!("{why}; {also}")), None),
+                },
+            }
+        }
+    };
+    PasswordHandover {
+        said,
+        _credential: credential,
+    }
 }
 
 /// A client command line, ready to spawn.
@@ -209,17 +259,17 @@ pub fn rdp_launch(
         password,
     };
     Ok(match client {
-        RdpClient::Mstsc => launch("mstsc", vec![file()], PasswordDelivery::UserTypes),
+        RdpClient::Mstsc => launch("mstsc", vec![file()], PasswordDelivery::CredentialStore),
         // -W: wait for the app to quit, so the .rdp file outlives its reading.
         RdpClient::MacOpen => launch(
             "open",
             vec!["-W".into(), file()],
-            PasswordDelivery::UserTypes,
+            PasswordDelivery::Clipboard,
         ),
         RdpClient::Remmina => launch(
             "remmina",
             vec!["-c".into(), file()],
-            PasswordDelivery::UserTypes,
+            PasswordDelivery::Clipboard,
         ),
         RdpClient::FreeRdp(program) => launch(
             program,
@@ -267,7 +317,7 @@ fn template_launch(
     {
         PasswordDelivery::Stdin
     } else {
-        PasswordDelivery::UserTypes
+        PasswordDelivery::Clipboard
     };
     Ok(RdpLaunch {
         program: program.into(),
@@ -419,7 +469,7 @@ mod tests {
             args(&mstsc),
             [r"C:\Users\me\AppData\Local\Temp\b\win-eic-1.rdp"]
         );
-        assert_eq!(mstsc.password, PasswordDelivery::UserTypes);
+        assert_eq!(mstsc.password, PasswordDelivery::CredentialStore);
         let file = Path::new("/var/folders/x/T/b/win-eic-1.rdp");
         let open = rdp_launch(&RdpClient::MacOpen, &session(), file).unwrap();
         assert_eq!(open.program, "open");
@@ -427,7 +477,8 @@ mod tests {
         let remmina = rdp_launch(&RdpClient::Remmina, &session(), file).unwrap();
         assert_eq!(remmina.program, "remmina");
         assert_eq!(args(&remmina), ["-c", "/var/folders/x/T/b/win-eic-1.rdp"]);
-        assert_eq!(remmina.password, PasswordDelivery::UserTypes);
+        assert_eq!(remmina.password, PasswordDelivery::Clipboard);
+        assert_eq!(open.password, PasswordDelivery::Clipboard);
     }
 
     #[test]
@@ -455,7 +506,7 @@ mod tests {
             file,
         )
         .unwrap();
-        assert_eq!(plain.password, PasswordDelivery::UserTypes);
+        assert_eq!(plain.password, PasswordDelivery::Clipboard);
         let error =
             rdp_launch(&RdpClient::Template("'unclosed".into()), &session(), file).unwrap_err();
         assert!(matches!(error, RdpError::BadTemplate(_)), "{error}");

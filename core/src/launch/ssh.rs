@@ -178,6 +178,54 @@ pub fn proxy_command(os: Os, exe: &Path, args: &[&str]) -> String {
     quoted.join(" ").replace('%', "%%")
 }
 
+/// The ProxyCommand that runs `bastionless proxy` (the program `exe`) for exactly this host:
+/// its instance id, profile and region, the SSH port and the route already chosen. With
+/// `files` (Unix and macOS), the proxy is pointed at those AWS files through `env`, since
+/// some terminals start commands from a server process that does not inherit the launcher's
+/// environment.
+pub fn bastionless_proxy_command(
+    os: Os,
+    exe: &Path,
+    files: Option<&crate::profiles::AwsFiles>,
+    host: &crate::inventory::Host,
+    port: u16,
+    route: crate::engine::RouteChoice,
+) -> String {
+    let port = port.to_string();
+    let route = match route {
+        crate::engine::RouteChoice::Eic => "eic",
+        crate::engine::RouteChoice::Ssm => "ssm",
+        crate::engine::RouteChoice::Auto => "auto",
+    };
+    let exe_text = exe.to_string_lossy();
+    let proxy = [
+        exe_text.as_ref(),
+        "proxy",
+        &host.instance_id,
+        "--profile",
+        &host.profile,
+        "--region",
+        &host.region,
+        "--port",
+        &port,
+        "--route",
+        route,
+    ];
+    match files.filter(|_| os != Os::Windows) {
+        Some(files) => {
+            let config = format!("AWS_CONFIG_FILE={}", files.config.display());
+            let credentials = format!(
+                "AWS_SHARED_CREDENTIALS_FILE={}",
+                files.credentials.display()
+            );
+            let mut args = vec![config.as_str(), credentials.as_str()];
+            args.extend(proxy);
+            proxy_command(os, Path::new("env"), &args)
+        }
+        None => proxy_command(os, exe, &proxy[1..]),
+    }
+}
+
 /// Bastionless's own data directory (`$XDG_DATA_HOME/bastionless` on Linux), created on
 /// first use: known_hosts, the ssh-config include file and the audit log live here.
 pub fn data_dir() -> std::io::Result<PathBuf> {
@@ -351,5 +399,91 @@ mod tests {
         ssh.follow_first_use_default(true);
         // The test machine's ssh_config leaves StrictHostKeyChecking at its default.
         assert_eq!(ssh.strict_host_key_checking, Some("accept-new"));
+    }
+
+    fn proxied_host() -> crate::inventory::Host {
+        crate::inventory::Host {
+            instance_id: "i-0aaa".into(),
+            name: None,
+            tags: Default::default(),
+            state: crate::inventory::InstanceState::Running,
+            platform: crate::inventory::Platform::Linux,
+            private_ip: None,
+            public_ip: None,
+            vpc_id: None,
+            subnet_id: None,
+            availability_zone: None,
+            key_name: None,
+            image: None,
+            security_group_ids: Vec::new(),
+            profile: "my prod".into(),
+            account_id: "111122223333".into(),
+            region: "eu-west-1".into(),
+            stale: false,
+        }
+    }
+
+    #[test]
+    fn the_proxy_command_names_the_host_port_and_route_and_points_at_the_aws_files() {
+        use crate::engine::RouteChoice;
+        let host = proxied_host();
+        let exe = Path::new("/opt/b less/bastionless");
+        let files = crate::profiles::AwsFiles::at("/d/config", "/d/credentials");
+        // As `sh -c` will split it.
+        let words = |command: String| shlex::split(&command).unwrap();
+        let proxy = |port: &str, route: &str| {
+            let mut w = vec!["/opt/b less/bastionless", "proxy", "i-0aaa", "--profile"];
+            w.extend([
+                "my prod",
+                "--region",
+                "eu-west-1",
+                "--port",
+                port,
+                "--route",
+                route,
+            ]);
+            w.into_iter().map(String::from).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            words(bastionless_proxy_command(
+                Os::Unix,
+                exe,
+                None,
+                &host,
+                2222,
+                RouteChoice::Ssm
+            )),
+            proxy("2222", "ssm")
+        );
+        let with_files = words(bastionless_proxy_command(
+            Os::MacOs,
+            exe,
+            Some(&files),
+            &host,
+            22,
+            RouteChoice::Eic,
+        ));
+        assert_eq!(
+            with_files[..3],
+            [
+                "env",
+                "AWS_CONFIG_FILE=/d/config",
+                "AWS_SHARED_CREDENTIALS_FILE=/d/credentials"
+            ]
+        );
+        assert_eq!(with_files[3..], proxy("22", "eic"));
+        // Windows: no `env`, and Windows quoting.
+        assert_eq!(
+            bastionless_proxy_command(
+                Os::Windows,
+                Path::new("C:\\Program Files\\bastionless.exe"),
+                Some(&files),
+                &host,
+                22,
+                RouteChoice::Auto
+            ),
+            "\"C:\\Program Files\\bastionless.exe\" proxy i-0aaa --profile \"my prod\" \
+             --region eu-west-1 --port 22 --route auto"
+        );
     }
 }

@@ -26,6 +26,11 @@ pub const PASSWORD_WAIT_HINT: &str = "wait up to 15 min after launch";
 pub struct WindowsPassword(Zeroizing<String>);
 
 impl WindowsPassword {
+    /// A password known some other way (typed, or from a test).
+    pub fn new(text: Zeroizing<String>) -> Self {
+        Self(text)
+    }
+
     /// The password, for handing to the RDP client (its stdin) and nowhere else.
     pub fn expose(&self) -> &str {
         &self.0

@@ -8,12 +8,14 @@
 
 mod chain;
 mod files;
+mod https;
 mod ini;
 mod provider;
 mod sdk;
 
 pub use chain::{CredentialSource, Secret};
 pub use files::AwsFiles;
+pub use https::HttpsClients;
 pub use provider::{MfaPrompt, set_default_mfa_prompt, set_mfa_prompt};
 pub(crate) use sdk::anonymous_sdk_config;
 
@@ -74,6 +76,9 @@ pub struct ProfileCatalog {
     pub sso_cache_dir: PathBuf,
     /// The SSO sessions with account discovery on: their accounts and roles are profiles.
     pub discovering: Vec<String>,
+    /// The HTTPS clients the profiles' SDK configurations use: the engine's, so that its
+    /// connections outlive each refresh's catalog ([`ProfileCatalog::share_https_clients`]).
+    https: HttpsClients,
     /// The valid sections of the config and credentials files, for `aws-config`.
     usable_config: String,
     usable_credentials: String,
@@ -86,6 +91,11 @@ struct Gathered<'a> {
 }
 
 impl ProfileCatalog {
+    /// Makes the profiles' SDK configurations use `clients` (and the connections they hold).
+    pub fn share_https_clients(&mut self, clients: &HttpsClients) {
+        self.https = clients.clone();
+    }
+
     /// Reads the files named by `files`. A missing file counts as empty; an unreadable one is an
     /// error, since nothing sensible can be shown without it.
     pub fn load(files: &AwsFiles) -> anyhow::Result<Self> {

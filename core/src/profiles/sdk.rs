@@ -6,15 +6,17 @@
 //! profile's identity.
 //!
 //! The Rust SDK does not read `ca_bundle` / `AWS_CA_BUNDLE` itself, so a profile that names one
-//! gets its own HTTPS client trusting the OS roots plus that bundle.
+//! gets an HTTPS client trusting the OS roots plus that bundle. Profiles that trust the same
+//! certificates share one client ([`HttpsClients`]): its connections and TLS sessions.
 
 use super::provider::ProfileCredentials;
 use super::{Profile, ProfileCatalog};
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use std::path::PathBuf;
+
+use super::https::HttpsClients;
 
 impl ProfileCatalog {
     /// The SDK configuration for `profile`: its region, `endpoint_url`, CA bundle and credentials.
@@ -36,9 +38,7 @@ impl ProfileCatalog {
         if let Some(url) = &profile.endpoint_url {
             loader = loader.endpoint_url(url);
         }
-        if !profile.ca_bundles.is_empty() {
-            loader = trusting_bundles(loader, &profile.ca_bundles).await?;
-        }
+        loader = trusting_bundles(loader, &self.https, &profile.ca_bundles).await?;
         let base = loader.load().await;
         let credentials = ProfileCredentials {
             profile: profile.name.clone(),
@@ -74,17 +74,19 @@ pub(crate) async fn anonymous_sdk_config(
         loader = loader.endpoint_url(url);
     }
     if !bundles.is_empty() {
-        loader = trusting_bundles(loader, bundles).await?;
+        loader = trusting_bundles(loader, &HttpsClients::default(), bundles).await?;
     }
     Ok(loader.load().await)
 }
 
-/// `loader` with an HTTPS client that trusts the OS roots and the PEM certificates in `bundles`.
+/// `loader` with the HTTPS client of `clients` that trusts the OS roots and the PEM
+/// certificates in `bundles`.
 async fn trusting_bundles(
     loader: ConfigLoader,
+    clients: &HttpsClients,
     bundles: &[PathBuf],
 ) -> Result<ConfigLoader, String> {
-    let mut trust = TrustStore::empty().with_native_roots(true);
+    let mut pems = Vec::new();
     for bundle in bundles {
         let pem = tokio::fs::read(bundle).await.map_err(|e| {
             format!(
@@ -98,16 +100,7 @@ async fn trusting_bundles(
                 bundle.display()
             ));
         }
-        trust = trust.with_pem_certificate(pem);
+        pems.push(pem);
     }
-    let context = TlsContext::builder()
-        .with_trust_store(trust)
-        .build()
-        .map_err(|e| e.to_string())?;
-    Ok(loader.http_client(
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-            .tls_context(context)
-            .build_https(),
-    ))
+    Ok(loader.http_client(clients.trusting(pems)?))
 }

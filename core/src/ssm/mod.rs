@@ -17,6 +17,9 @@
 //!    TerminateSession behind [`session::SessionApi`], the WebSocket, pacing and pings, resume,
 //!    and local streams ([`session::PortSession`], [`session::run_stdio`]). The sketch below
 //!    is what `session::connection` does.
+//! 4. [`kms`] — `kms:GenerateDataKey` for shells that the account's Session Manager
+//!    preferences encrypt; the channel asks for the data key ([`proto::Event::DataKeyNeeded`])
+//!    and encrypts with it ([`proto::encryption`]).
 //!
 //! ## Driving a session (sketch)
 //! ```text
@@ -39,6 +42,7 @@
 //! full mux stops taking channel output, the channel then stops acknowledging the agent; in the
 //! other direction `send_data` and `write` refuse what does not fit.
 
+pub mod kms;
 pub mod mux;
 pub mod proto;
 pub mod session;

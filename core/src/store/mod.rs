@@ -45,7 +45,7 @@ pub use favorites::{AccountInstance, Favorite, check_alias};
 pub use host_settings::{HostSettings, RoutePreference};
 pub use problem::{StoreError, StoreProblem};
 pub use recents::{RECENTS_KEPT, Recent};
-pub use settings::{AppSettings, CloseToTray, SSM_POOL_RANGE, Theme};
+pub use settings::{AppSettings, CloseToTray, SSM_POOL_RANGE, SshVia, Theme};
 pub use watch::StoreWatch;
 
 use std::path::{Path, PathBuf};
@@ -236,11 +236,13 @@ impl Store {
         self.state().recents.doc.recents.clone()
     }
 
-    /// Remembers that `host` (Name tag `name`) was just connected to with `action`. Called
-    /// whenever a connection is made, from the GUI, the tray or the CLI.
+    /// Remembers that `host` (Name tag `name`) was just connected to through `profile` (when
+    /// known) with `action`. Called whenever a connection is made, from the GUI, the tray or
+    /// the CLI.
     pub fn record_recent(
         &self,
         host: &HostKey,
+        profile: Option<&str>,
         name: Option<&str>,
         action: Action,
         local_port: Option<u16>,
@@ -250,6 +252,7 @@ impl Store {
             region: host.region.clone(),
             instance_id: host.instance_id.clone(),
             name: name.map(str::to_owned),
+            profile: profile.map(str::to_owned),
             action,
             local_port,
             at: chrono::Utc::now(),

@@ -21,6 +21,11 @@ pub struct Recent {
     /// The instance's Name tag at the time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The AWS profile the connection went through: the next refresh scans the account with
+    /// it when several profiles reach the account. Absent in entries written before it was
+    /// kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     pub action: Action,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_port: Option<u16>,
@@ -84,6 +89,7 @@ mod tests {
             region: "us-east-1".into(),
             instance_id: id.into(),
             name: None,
+            profile: None,
             action,
             local_port: None,
             at: Utc::now(),

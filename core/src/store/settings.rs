@@ -5,6 +5,7 @@
 //! field added later reads old files unchanged.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,16 @@ impl CloseToTray {
     }
 }
 
+/// How the system ssh reaches a host's tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SshVia {
+    /// `ProxyCommand bastionless proxy HOST`: no local port is opened at all.
+    ProxyCommand,
+    /// A tunnel listening on a port of 127.0.0.1 (it shows in the app's tunnels panel).
+    LoopbackPort,
+}
+
 /// Session Manager port-forward sessions kept open per host, for reuse.
 pub const SSM_POOL_RANGE: std::ops::RangeInclusive<u8> = 1..=16;
 
@@ -73,6 +84,15 @@ pub struct AppSettings {
     /// Our own connections per EC2 Instance Connect Endpoint, 1 to 20 (AWS allows 20).
     pub eic_connection_cap: u8,
     pub close_to_tray: CloseToTray,
+    /// How ssh reaches the tunnel; unset leaves it to the launcher: a ProxyCommand for the
+    /// CLI's `bastionless ssh`, a loopback port for the app (so the tunnel shows in its
+    /// tunnels panel). Per-launch options (`--listen`) win over it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh_via: Option<SshVia>,
+    /// The user's private key file per EC2 key pair name, offered (with `IdentitiesOnly=yes`)
+    /// when the host has no identity file of its own and the route is not EC2 Instance
+    /// Connect with its ephemeral key (and when pushing that key fails).
+    pub key_pair_identity_files: BTreeMap<String, PathBuf>,
 }
 
 impl Default for AppSettings {
@@ -87,6 +107,8 @@ impl Default for AppSettings {
             ssm_pool_size: 4,
             eic_connection_cap: crate::tunnel::ConnectionCap::DEFAULT.get() as u8,
             close_to_tray: CloseToTray::OnlyWithTunnels,
+            ssh_via: None,
+            key_pair_identity_files: BTreeMap::new(),
         }
     }
 }
@@ -116,6 +138,15 @@ impl AppSettings {
         {
             return Err(format!(
                 "rdp_template `{template}` has neither `{{file}}` nor `{{address}}`"
+            ));
+        }
+        if let Some((name, _)) = self
+            .key_pair_identity_files
+            .iter()
+            .find(|(name, file)| name.trim().is_empty() || file.as_os_str().is_empty())
+        {
+            return Err(format!(
+                "key_pair_identity_files: `{name}` needs both a key pair name and a key file"
             ));
         }
         if let Some(region) = self

@@ -71,7 +71,7 @@ fn favorites_settings_and_recents_survive_a_restart() {
         };
         store.set_settings(settings).unwrap();
         store
-            .record_recent(&host, Some("db-1"), Action::Ssh, None)
+            .record_recent(&host, Some("prod"), Some("db-1"), Action::Ssh, None)
             .unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
@@ -93,6 +93,7 @@ fn favorites_settings_and_recents_survive_a_restart() {
     let recents = store.recents();
     assert_eq!(recents.len(), 1);
     assert_eq!(recents[0].label(), "db-1");
+    assert_eq!(recents[0].profile.as_deref(), Some("prod"));
     assert_eq!(
         files_in(dir.path()),
         [
@@ -364,7 +365,9 @@ fn no_secret_is_ever_written() {
         )
         .unwrap();
     store.set_settings(AppSettings::default()).unwrap();
-    store.record_recent(&host, None, Action::Rdp, None).unwrap();
+    store
+        .record_recent(&host, Some("prod"), None, Action::Rdp, None)
+        .unwrap();
     store.export(&dir.path().join("export.toml")).unwrap();
     for name in files_in(dir.path()) {
         let text = std::fs::read_to_string(dir.path().join(&name))

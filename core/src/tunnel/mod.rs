@@ -150,11 +150,23 @@ impl Reservation {
         {
             return Err(TunnelError::Closed);
         }
+        let route = Arc::new(route);
+        route.on_link_change({
+            let registry = self.registry.clone();
+            Arc::new(move || registry.link_changed())
+        });
+        // A weak reference: a finished tunnel stays listed until dismissed, and must not keep
+        // its route (and so its Session Manager session) alive meanwhile.
+        let weak = Arc::downgrade(&route);
+        self.registry.set_health(
+            self.id,
+            Box::new(move || weak.upgrade().map(|r| r.health()).unwrap_or_default()),
+        );
         let task = tokio::spawn(listener::serve(
             self.registry.clone(),
             self.id,
             listener,
-            Arc::new(route),
+            route,
         ));
         if !self.registry.attach_task(self.id, task.abort_handle()) {
             task.abort();

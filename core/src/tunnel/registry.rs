@@ -14,11 +14,15 @@ use std::time::{Instant, SystemTime};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
+use super::status::LinkHealth;
 use super::throughput::Throughput;
 use super::{
     LocalEnd, RouteInfo, TunnelEvent, TunnelEventKind, TunnelId, TunnelReport, TunnelSettings,
     TunnelState, TunnelStatus, TunnelTarget,
 };
+
+/// Asks a tunnel's route how its link to AWS is (see [`Registry::set_health`]).
+pub(super) type HealthProbe = Box<dyn Fn() -> LinkHealth + Send + Sync>;
 use crate::eic::TunnelCounters;
 
 pub(super) struct Registry {
@@ -54,6 +58,8 @@ struct Record {
     started: Instant,
     throughput: Throughput,
     task: Option<AbortHandle>,
+    /// The route's link health (resuming, resumes, RTT), read with each report.
+    health: Option<HealthProbe>,
 }
 
 enum Phase {
@@ -152,6 +158,7 @@ impl Registry {
                     started: Instant::now(),
                     throughput: Throughput::default(),
                     task: None,
+                    health: None,
                 },
             );
             id
@@ -166,6 +173,17 @@ impl Registry {
             record.phase = Phase::Running;
         })
         .is_some()
+    }
+
+    /// Lets each report ask the tunnel's route about its link (a Session Manager resume, the
+    /// RTT); the route calls [`Registry::link_changed`] when that changes.
+    pub(super) fn set_health(&self, id: TunnelId, probe: HealthProbe) {
+        self.change_record(id, |record| record.health = Some(probe));
+    }
+
+    /// A route's link changed (lost, resumed): report it even though no bytes move.
+    pub(super) fn link_changed(&self) {
+        self.wake.notify_one();
     }
 
     /// Gives the tunnel the task to abort when it is closed; false when it was closed already.
@@ -337,11 +355,17 @@ impl Record {
             from_remote += c.counters.bytes_from_remote();
         }
         let rates = self.throughput.record(now, to_remote, from_remote);
+        let health = self
+            .health
+            .as_ref()
+            .map(|probe| probe())
+            .unwrap_or_default();
         let state = match &self.phase {
             Phase::Ended(Ok(())) => TunnelState::Closed,
             Phase::Ended(Err(reason)) => TunnelState::Failed {
                 reason: reason.clone(),
             },
+            _ if health.resuming => TunnelState::Resuming,
             _ if self.connections.values().any(|c| c.open) => TunnelState::Open,
             Phase::Starting => TunnelState::Connecting,
             Phase::Running if !self.connections.is_empty() => TunnelState::Connecting,
@@ -361,6 +385,8 @@ impl Record {
             connections_total: self.connections_total,
             started: self.started,
             last_error: self.last_error.clone(),
+            resumes: health.resumes,
+            rtt: health.rtt,
         }
     }
 }

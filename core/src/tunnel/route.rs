@@ -15,16 +15,22 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::credentials::FreshCredentials;
+use super::status::LinkHealth;
 use super::{RouteInfo, TunnelError};
 use crate::eic::{
     CloseInfo, Connector, MaxTunnelDuration, TunnelCounters, TunnelEnd, TunnelRequest,
     TunnelWebSocket,
 };
 use crate::ssm::session::{
-    PortSession, SessionConfig, SessionStream, SsmSessionApi, StreamError, run_stdio,
+    PortSession, SessionConfig, SessionState, SessionStats, SessionStream, SsmSessionApi,
+    StreamError, run_stdio,
 };
 
 /// How a tunnel reaches its instance.
+///
+/// One exists per tunnel, built once and kept behind an `Arc`, so the variants' size
+/// difference costs a few hundred bytes per tunnel, never a copy on a hot path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Route {
     /// Through an EC2 Instance Connect Endpoint: one WebSocket per connection.
@@ -56,6 +62,28 @@ pub struct SsmRoute {
     /// The listener's port-forwarding session, started by its first connection. Dropping it
     /// (with the route, when the tunnel closes) ends the session.
     session: tokio::sync::Mutex<Option<PortSession>>,
+    /// What the tunnels panel shows of the session: resuming, resumes, RTT.
+    link: std::sync::Mutex<SsmLink>,
+}
+
+/// The listener session's link to Session Manager as a status display sees it. Kept apart from
+/// `session`, whose lock is held while a session starts, so a report never waits for AWS.
+#[derive(Default)]
+struct SsmLink {
+    /// The current session's counters and state.
+    stats: Option<Box<dyn Fn() -> SessionStats + Send + Sync>>,
+    /// Resumes of the sessions before the current one.
+    earlier_resumes: u32,
+    /// Called whenever the session's state changes (lost, resuming, open again).
+    on_change: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for SsmLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsmLink")
+            .field("earlier_resumes", &self.earlier_resumes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SsmRoute {
@@ -84,8 +112,42 @@ impl SsmRoute {
             .open_stream()
             .await
             .map_err(|e| TunnelError::Ssm(e.to_string()))?;
+        self.follow(&started);
         *session = Some(started);
         Ok(stream)
+    }
+
+    /// Makes `session` the one [`SsmRoute::health`] reports, and calls the route's change
+    /// hook whenever its state changes (until the session ends).
+    fn follow(&self, session: &PortSession) {
+        let mut link = self.link.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(previous) = link.stats.take() {
+            link.earlier_resumes += previous().resumes;
+        }
+        link.stats = Some(Box::new(session.stats_reader()));
+        if let Some(on_change) = link.on_change.clone() {
+            let mut state = session.state();
+            tokio::spawn(async move {
+                while state.changed().await.is_ok() {
+                    on_change();
+                }
+            });
+        }
+    }
+
+    fn health(&self) -> LinkHealth {
+        let link = self.link.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(stats) = link.stats.as_ref().map(|read| read()) else {
+            return LinkHealth {
+                resumes: link.earlier_resumes,
+                ..LinkHealth::default()
+            };
+        };
+        LinkHealth {
+            resuming: matches!(stats.state, SessionState::Resuming { .. }),
+            resumes: link.earlier_resumes + stats.resumes,
+            rtt: stats.rtt,
+        }
     }
 }
 
@@ -107,6 +169,7 @@ impl Route {
             api: Arc::new(api),
             config,
             session: tokio::sync::Mutex::new(None),
+            link: Default::default(),
         })
     }
 
@@ -137,6 +200,23 @@ impl Route {
             connector,
             credentials: FreshCredentials::new(credentials),
         })
+    }
+
+    /// The link's health now: Session Manager's resumes; EIC's WebSockets carry no
+    /// round-trip measure of their own, so nothing is known there.
+    pub(super) fn health(&self) -> LinkHealth {
+        match self {
+            Self::Eic(_) => LinkHealth::default(),
+            Self::Ssm(ssm) => ssm.health(),
+        }
+    }
+
+    /// Calls `on_change` whenever the link's health changes (a Session Manager session lost
+    /// or resumed), so the change is reported even while no bytes move.
+    pub(super) fn on_link_change(&self, on_change: Arc<dyn Fn() + Send + Sync>) {
+        if let Self::Ssm(ssm) = self {
+            ssm.link.lock().unwrap_or_else(|p| p.into_inner()).on_change = Some(on_change);
+        }
     }
 
     /// What the user sees of the route.

@@ -60,6 +60,9 @@ pub enum TunnelState {
     Listening,
     /// At least one connection is carrying bytes.
     Open,
+    /// The Session Manager data channel was lost and is being restored (ResumeSession); the
+    /// tunnel's connections wait and carry on once it is back.
+    Resuming,
     /// The tunnel cannot work (or its only connection failed); the reason says what to do.
     Failed { reason: String },
     /// A stdio tunnel that ended normally.
@@ -90,6 +93,21 @@ pub struct TunnelStatus {
     pub started: Instant,
     /// The most recent problem (a failed or refused connection), kept after the tunnel recovers.
     pub last_error: Option<String>,
+    /// Times the route's connection to AWS was lost and restored (Session Manager resumes).
+    pub resumes: u32,
+    /// The round-trip time the route measures (Session Manager's acknowledgements), once it
+    /// has a sample; `None` where the route measures none.
+    pub rtt: Option<Duration>,
+}
+
+/// What a route knows about its link to AWS, for [`TunnelStatus`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LinkHealth {
+    /// The link is being restored now.
+    pub resuming: bool,
+    /// Restorations so far.
+    pub resumes: u32,
+    pub rtt: Option<Duration>,
 }
 
 impl TunnelStatus {

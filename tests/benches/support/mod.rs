@@ -72,6 +72,13 @@ impl Cpu {
     }
 }
 
+/// CPU seconds (user + system) another process has used so far, all its threads together
+/// (an external client such as the official session-manager-plugin); `None` without `/proc`.
+pub fn process_cpu(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat).map(|(_, seconds)| seconds)
+}
+
 /// A `/proc/…/stat` line's command name and utime + stime in seconds.
 fn parse_stat(stat: &str) -> Option<(&str, f64)> {
     let open = stat.find('(')?;

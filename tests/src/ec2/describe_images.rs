@@ -119,13 +119,7 @@ pub fn respond(call: &QueryCall<'_>) -> Result<String, AwsError> {
     // Every account's instances in the region: public AMIs are visible to all.
     let images: BTreeMap<&str, Image<'_>> = call
         .scenario
-        .instances
-        .iter()
-        .filter(|instance| {
-            call.scenario
-                .placement(instance)
-                .is_some_and(|placement| placement.region == call.caller.region)
-        })
+        .instances_in_region(call.caller.region)
         .map(|instance| (instance.image_id.as_str(), Image::of(instance)))
         .collect();
     let selected = request.select(images.into_iter().collect(), &SPEC)?;

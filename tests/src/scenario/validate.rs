@@ -244,6 +244,7 @@ pub(super) fn validate(scenario: &Scenario) -> Result<(), ScenarioError> {
         }
     }
 
+    crate::kms::validate(scenario).map_err(ScenarioError::Invalid)?;
     let preferences = &scenario.session_manager;
     if !(1..=60).contains(&preferences.idle_session_timeout_minutes) {
         return invalid(format!(

@@ -21,6 +21,12 @@
 //!   and FIN when that fails), basic one destination connection at a time (dropped on Flag 1
 //!   DisconnectToPort, redialled on the next data). `AWS-StartSSHSession` is one byte stream
 //!   whose end ends the session. Shells run `/bin/sh` on a pseudo-terminal (see `shell`).
+//! - §6.3: when the Session Manager preferences name a KMS key, a shell opens with a handshake
+//!   that asks for KMS encryption; the agent decrypts the client's data key with the
+//!   simulator's own KMS (`kms:Decrypt`, the session's encryption context), checks the
+//!   encryption challenge, and from HandshakeComplete on encrypts Output (and would encrypt
+//!   StdErr/ExitCode) and decrypts the client's Output. A client that does not set up
+//!   encryption is refused, as is a data key KMS will not decrypt.
 //! - §7.4, §8.2: Flag 2 TerminateSession, TerminateSession, the idle timeout and the maximum
 //!   session duration (simulated clock) end the session with `channel_closed`.
 //! - §9: output leaves in messages of at most 1024 bytes, 1 ms apart when pacing is on.
@@ -35,13 +41,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::channel::{self, AgentChannel, Arrival};
 use super::documents::SessionKind;
-use super::handshake::{self, PortMode};
+use super::handshake::{self, PortMode, SessionCipher};
 use super::link_faults::FaultyDirection;
 use super::sessions::Preferences;
 use super::shell::Shell;
@@ -171,6 +178,8 @@ pub fn spawn(world: Arc<World>, spec: AgentSpec, shutdown: ShutdownSignal) -> Ag
             next_conn: 0,
             faults_out: FaultyDirection::new(seed ^ 1),
             faults_in: FaultyDirection::new(seed ^ 2),
+            kms: None,
+            cipher: None,
         },
         plugin: Plugin::NotStarted,
     };
@@ -222,6 +231,20 @@ struct Core {
     /// Message-level faults (loss, duplicates, reordering) to the client and from it.
     faults_out: FaultyDirection,
     faults_in: FaultyDirection,
+    /// A KMS-encrypted shell's handshake under way.
+    kms: Option<KmsHandshake>,
+    /// KMS session encryption, from HandshakeComplete on.
+    cipher: Option<SessionCipher>,
+}
+
+/// The KMS part of a shell's handshake (§6.3).
+struct KmsHandshake {
+    key_id: String,
+    /// The HandshakeRequest's random challenge (16 bytes, base64), for the encryption context.
+    random_challenge: String,
+    /// After the client's data key was decrypted: the cipher, and the 64 bytes the client
+    /// must return re-encrypted.
+    challenged: Option<(SessionCipher, Vec<u8>)>,
 }
 
 impl Core {
@@ -242,6 +265,12 @@ impl Core {
 
     /// Sends the next `output_stream_data`.
     fn send_message(&mut self, payload_type: u32, payload: Vec<u8>) {
+        let payload = match &self.cipher {
+            Some(cipher) if handshake::ENCRYPTED_FROM_AGENT.contains(&payload_type) => {
+                cipher.encrypt(&payload)
+            }
+            _ => payload,
+        };
         let frame = self
             .channel
             .send(payload_type, payload, Instant::now(), unix_ms());
@@ -469,20 +498,130 @@ impl Agent {
                     since: Instant::now(),
                 };
             }
-            SessionKind::Shell => {
-                self.core.next_conn += 1;
-                match Shell::start(
-                    self.core.next_conn,
-                    self.core.backend_tx.clone(),
-                    Arc::clone(&self.core.queued),
-                ) {
-                    Ok(shell) => self.plugin = Plugin::Shell(shell),
-                    Err(error) => self
-                        .core
-                        .finish(Ending::Now(format!("Unable to start the shell: {error}"))),
+            SessionKind::Shell => match self.core.world.scenario.session_manager.kms_key.clone() {
+                Some(key_id) => {
+                    let random_challenge = base64::engine::general_purpose::STANDARD
+                        .encode(rand::random::<[u8; 16]>());
+                    let request = handshake::kms_request(
+                        &self.core.spec.agent_version,
+                        &key_id,
+                        &random_challenge,
+                    );
+                    self.core
+                        .send_message(payload_type::HANDSHAKE_REQUEST, request);
+                    self.core.kms = Some(KmsHandshake {
+                        key_id,
+                        random_challenge,
+                        challenged: None,
+                    });
+                    self.plugin = Plugin::Handshaking {
+                        since: Instant::now(),
+                    };
                 }
-            }
+                None => self.start_shell(),
+            },
         }
+    }
+
+    fn start_shell(&mut self) {
+        self.core.next_conn += 1;
+        match Shell::start(
+            self.core.next_conn,
+            self.core.backend_tx.clone(),
+            Arc::clone(&self.core.queued),
+        ) {
+            Ok(shell) => self.plugin = Plugin::Shell(shell),
+            Err(error) => self
+                .core
+                .finish(Ending::Now(format!("Unable to start the shell: {error}"))),
+        }
+    }
+
+    /// The client's HandshakeResponse to a KMS request: decrypt its data key as the agent
+    /// does (`kms:Decrypt` with the session's context), then send the encryption challenge.
+    fn on_kms_response(&mut self, payload: &[u8]) {
+        let Some(kms) = &self.core.kms else {
+            return;
+        };
+        let answer = match handshake::kms_answer(payload) {
+            Ok(answer) => answer,
+            Err(reason) => {
+                return self.core.finish(Ending::Now(format!(
+                    "KMS encryption is required by the Session Manager preferences, but {reason}"
+                )));
+            }
+        };
+        let context = answer.encryption_context(
+            &self.core.spec.session_id,
+            &self.core.spec.instance_id,
+            &kms.random_challenge,
+        );
+        let scenario = &self.core.world.scenario;
+        let decrypted = scenario
+            .instance(&self.core.spec.instance_id)
+            .and_then(|instance| scenario.placement(instance))
+            .ok_or_else(|| "the instance is not in the scenario".to_owned())
+            .and_then(|placement| {
+                crate::kms::decrypt_as_agent(
+                    scenario,
+                    placement.account,
+                    placement.region,
+                    &kms.key_id,
+                    &answer.ciphertext_key,
+                    &context,
+                )
+                .map_err(|error| format!("{}: {}", error.code, error.message))
+            })
+            .and_then(|data_key| SessionCipher::new(&data_key));
+        let cipher = match decrypted {
+            Ok(cipher) => cipher,
+            Err(reason) => {
+                tracing::info!(session_id = %self.core.session_id(), %reason, "KMS data key refused");
+                return self.core.finish(Ending::Now(format!(
+                    "Fetching data key failed: Unable to retrieve data key, {reason}"
+                )));
+            }
+        };
+        let challenge = rand::random::<[u8; 64]>().to_vec();
+        let sealed = cipher.encrypt(&challenge);
+        self.core.send_message(
+            handshake::ENC_CHALLENGE_REQUEST,
+            handshake::challenge_payload(&sealed),
+        );
+        if let Some(kms) = &mut self.core.kms {
+            kms.challenged = Some((cipher, challenge));
+        }
+        // The agent waits another 15 s for the challenge's answer.
+        self.plugin = Plugin::Handshaking {
+            since: Instant::now(),
+        };
+    }
+
+    /// The EncChallengeResponse: the challenge must come back under the client's key.
+    fn on_challenge_response(&mut self, since: Instant, payload: &[u8]) {
+        let Some((cipher, expected)) = self.core.kms.as_mut().and_then(|k| k.challenged.take())
+        else {
+            return;
+        };
+        let verified = handshake::parse_challenge(payload)
+            .and_then(|sealed| cipher.decrypt(&sealed))
+            .and_then(|returned| {
+                (returned == expected)
+                    .then_some(())
+                    .ok_or_else(|| "Encryption challenge does not match!".to_owned())
+            });
+        if let Err(reason) = verified {
+            tracing::info!(session_id = %self.core.session_id(), %reason, "encryption challenge failed");
+            return self.core.finish(Ending::Now(reason));
+        }
+        self.core.kms = None;
+        self.core.send_message(
+            payload_type::HANDSHAKE_COMPLETE,
+            handshake::complete_with_message(since.elapsed(), handshake::ENCRYPTED_NOTICE),
+        );
+        self.core.cipher = Some(cipher);
+        tracing::info!(session_id = %self.core.session_id(), "handshake complete; the session is KMS-encrypted");
+        self.start_shell();
     }
 
     fn on_frame(&mut self, frame: &[u8]) {
@@ -546,6 +685,8 @@ impl Agent {
         if let Plugin::Handshaking { since } = self.plugin {
             if message.payload_type == payload_type::HANDSHAKE_RESPONSE {
                 self.on_handshake_response(since, &message.payload);
+            } else if message.payload_type == handshake::ENC_CHALLENGE_RESPONSE {
+                self.on_challenge_response(since, &message.payload);
             } else {
                 tracing::debug!(
                     session_id = %self.core.session_id(),
@@ -554,6 +695,28 @@ impl Agent {
             }
             return Handled::Accepted;
         }
+        let decrypted;
+        let message = match &self.core.cipher {
+            Some(cipher) if message.payload_type == payload_type::OUTPUT => {
+                match cipher.decrypt(&message.payload) {
+                    Ok(payload) => {
+                        decrypted = Message {
+                            payload,
+                            ..message.clone()
+                        };
+                        &decrypted
+                    }
+                    Err(error) => {
+                        self.core.finish(Ending::Now(format!(
+                            "Error decrypting stream data message sequence {}, err: {error}",
+                            message.sequence_number
+                        )));
+                        return Handled::Accepted;
+                    }
+                }
+            }
+            _ => message,
+        };
         match message.payload_type {
             payload_type::OUTPUT => match &mut self.plugin {
                 Plugin::Mux(mux) => mux.input(&mut self.core, &message.payload),
@@ -598,7 +761,7 @@ impl Agent {
             ..
         } = self.core.spec.kind.clone()
         else {
-            return;
+            return self.on_kms_response(payload);
         };
         self.core.send_message(
             payload_type::HANDSHAKE_COMPLETE,
@@ -686,8 +849,17 @@ impl Agent {
         self.drain_early();
         match &mut self.plugin {
             Plugin::Handshaking { since } if since.elapsed() >= handshake::HANDSHAKE_TIMEOUT => {
-                self.core
-                    .finish(Ending::Now(handshake::TIMED_OUT.to_owned()));
+                let challenged = self
+                    .core
+                    .kms
+                    .as_ref()
+                    .is_some_and(|kms| kms.challenged.is_some());
+                let reason = if challenged {
+                    handshake::CHALLENGE_TIMED_OUT
+                } else {
+                    handshake::TIMED_OUT
+                };
+                self.core.finish(Ending::Now(reason.to_owned()));
             }
             Plugin::Mux(mux) => mux.tick(&mut self.core, now),
             _ => {}

@@ -25,10 +25,9 @@ use serde_json::{Map, Value, json};
 use super::describe;
 use super::documents::SessionKind;
 use super::sessions::NewSession;
-use crate::auth::{AuthError, Caller};
+use crate::auth::Caller;
 use crate::error::AwsError;
 use crate::scenario::{Instance, InstanceState, PingStatus};
-use crate::sigv4::SigV4Error;
 use crate::world::World;
 
 /// The SigV4 signing name (the model's `endpointPrefix`).
@@ -60,35 +59,6 @@ pub fn call(
         }
     };
     Ok(response.to_string())
-}
-
-/// How SSM reports a request it could not authenticate (the JSON services' common errors).
-pub fn auth_error(error: &AuthError) -> AwsError {
-    match error {
-        AuthError::Signature(SigV4Error::Missing) => AwsError::bad_request(
-            "MissingAuthenticationTokenException",
-            SigV4Error::Missing.to_string(),
-        ),
-        AuthError::Signature(incomplete @ SigV4Error::Incomplete(_)) => {
-            AwsError::bad_request("IncompleteSignatureException", incomplete.to_string())
-        }
-        AuthError::Signature(other) => {
-            AwsError::bad_request("InvalidSignatureException", other.to_string())
-        }
-        AuthError::UnknownAccessKey | AuthError::UnknownRegion(_) => AwsError::bad_request(
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        ),
-        AuthError::ExpiredToken => AwsError::bad_request(
-            "ExpiredTokenException",
-            "The security token included in the request is expired",
-        ),
-    }
-}
-
-/// SSM's throttling error.
-pub fn throttling_error() -> AwsError {
-    AwsError::bad_request("ThrottlingException", "Rate exceeded")
 }
 
 /// A request body: a JSON object, with typed accessors that answer AWS's errors.

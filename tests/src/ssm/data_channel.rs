@@ -11,6 +11,10 @@
 //! Then the connection is attached to the session's agent (`agent`), which it serves until
 //! either side ends it: binary frames (and, like the plugin's reader, text frames) go to the
 //! agent; what the agent sends goes out as binary frames. The token is never logged.
+//!
+//! Like the service, a connection does not live forever: an hour after it opened (simulated
+//! clock) it is closed with 1000 "Bye" (the hourly rotation, spec §8.3 and
+//! aws/session-manager-plugin#135). The session and its agent live on; the client resumes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +42,11 @@ const PATH_PREFIX: &str = "/v1/data-channel/";
 /// How long a client may take to send its upgrade request, and then its OpenDataChannel.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the service keeps one data-channel WebSocket open before rotating it.
+pub const ROTATION_PERIOD: Duration = Duration::from_secs(3600);
+/// The Close frame of a rotation, as the service sends it.
+const ROTATION_REASON: &str = "Bye";
 
 /// Client frames waiting for the agent; beyond this the connection stops reading.
 const INBOUND_FRAMES: usize = 64;
@@ -160,16 +169,21 @@ async fn connection(world: Arc<World>, io: BoxedIo, peer: SocketAddr, shutdown: 
         .await;
         return;
     }
-    serve_client(websocket, frames_tx, outgoing).await;
+    let rotation = world.clock.real_duration(ROTATION_PERIOD);
+    if serve_client(websocket, frames_tx, outgoing, rotation).await {
+        tracing::info!(%session_id, "data channel rotated");
+    }
     tracing::debug!(%session_id, "data channel connection ended");
 }
 
-/// Carries frames between the WebSocket and the agent until either ends.
+/// Carries frames between the WebSocket and the agent until either ends, or until `rotation`
+/// has passed: then the connection is closed with 1000 "Bye" and `true` is returned.
 async fn serve_client(
     websocket: WebSocket,
     frames: mpsc::Sender<Vec<u8>>,
     mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
-) {
+    rotation: Duration,
+) -> bool {
     let (mut sink, mut stream) = websocket.split();
     let reading = async {
         while let Some(Ok(message)) = stream.next().await {
@@ -184,12 +198,27 @@ async fn serve_client(
             }
         }
     };
+    let rotating = tokio::time::sleep(rotation);
     let writing = async {
-        while let Some(outgoing) = outgoing.recv().await {
+        let mut rotating = std::pin::pin!(rotating);
+        loop {
+            let outgoing = tokio::select! {
+                outgoing = outgoing.recv() => outgoing,
+                () = &mut rotating => {
+                    let frame = CloseFrame {
+                        code: CloseCode::Normal,
+                        reason: ROTATION_REASON.into(),
+                    };
+                    let _ = sink.send(WsMessage::Close(Some(frame))).await;
+                    let _ = sink.close().await;
+                    return true;
+                }
+            };
+            let Some(outgoing) = outgoing else { break };
             match outgoing {
                 Outgoing::Frame(frame) => {
                     if sink.send(WsMessage::binary(frame)).await.is_err() {
-                        return;
+                        return false;
                     }
                 }
                 Outgoing::Close(code, reason) => {
@@ -199,18 +228,19 @@ async fn serve_client(
                     };
                     let _ = sink.send(WsMessage::Close(Some(frame))).await;
                     let _ = sink.close().await;
-                    return;
+                    return false;
                 }
                 // Dropping the connection without a Close frame is the point.
-                Outgoing::Cut => return,
+                Outgoing::Cut => return false,
             }
         }
         // The agent has let this connection go (another replaced it).
         let _ = sink.close().await;
+        false
     };
     tokio::select! {
-        () = reading => {}
-        () = writing => {}
+        () = reading => false,
+        rotated = writing => rotated,
     }
 }
 

@@ -250,6 +250,11 @@ impl SessionManager {
         }
     }
 
+    /// Every session StartSession has granted, in no particular order.
+    pub fn ids(&self) -> Vec<String> {
+        lock(&self.sessions).keys().cloned().collect()
+    }
+
     /// Where a session stands, for tests.
     pub fn state(&self, session_id: &str) -> Option<SessionState> {
         lock(&self.sessions)

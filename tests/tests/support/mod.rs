@@ -7,6 +7,11 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::sync::Arc;
+
+use bastionless_core::eic::ConnectOptions;
+use bastionless_core::ssm::session::{DataChannelConnector, SessionConfig};
+use tokio::net::TcpStream;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
@@ -97,4 +102,53 @@ pub async fn ssh(key: &Path, user: &str, port: u16) -> Result<String, String> {
             String::from_utf8_lossy(&output.stderr).trim()
         ))
     }
+}
+
+/// A data channel WebSocket, over TLS.
+pub type WebSocket = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// Opens a StreamUrl over TLS, trusting only the CA in `ca` — no credentials, as the plugin.
+pub async fn open_websocket_with_ca(ca: &Path, url: &str) -> WebSocket {
+    use rustls_pki_types::pem::PemObject as _;
+    let pem = std::fs::read(ca).expect("readable");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots
+            .add(cert.expect("a certificate"))
+            .expect("a trust anchor");
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let authority = url
+        .strip_prefix("wss://")
+        .and_then(|rest| rest.split('/').next())
+        .expect("a wss:// StreamUrl");
+    let tcp = TcpStream::connect(authority)
+        .await
+        .expect("the data channel accepts");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls_pki_types::ServerName::try_from("127.0.0.1").expect("a name"),
+            tcp,
+        )
+        .await
+        .expect("the simulator's certificate is trusted");
+    tokio_tungstenite::client_async(url, tls)
+        .await
+        .expect("the upgrade succeeds")
+        .0
+}
+
+/// The product's Session Manager session settings, trusting the simulator's CA.
+pub fn session_config(sim: &Simulator) -> SessionConfig {
+    let connector = DataChannelConnector::new(ConnectOptions {
+        ca_bundles: vec![sim.ca_bundle().expect("TLS").to_owned()],
+        ..ConnectOptions::default()
+    })
+    .expect("a connector");
+    SessionConfig::new(connector)
 }

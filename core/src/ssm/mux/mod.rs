@@ -47,6 +47,8 @@ mod chunked_link_tests;
 #[cfg(test)]
 mod client_tests;
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 pub(crate) mod test_server;
 
 pub use client::{

@@ -16,7 +16,9 @@
 //!   when full, and agent data is left unacknowledged (so the agent resends it) while the
 //!   application has not taken what was already delivered;
 //! - the handshake answered by itself, with data held back until it completes (or until the
-//!   first output shows that the agent skipped it, as shells do);
+//!   first output shows that the agent skipped it, as shells do); KMS encryption (§6.3) waits
+//!   for a data key from the driver, then Output is encrypted out and Output/StdErr/ExitCode
+//!   decrypted in, a payload that fails authentication closing the channel;
 //! - `pause_publication` honoured the way the agent honours it: stream messages (new and
 //!   retransmitted, not acknowledgements) wait until `start_publication`, any agent stream
 //!   message or acknowledgement, or a reconnect. The plugin ignores it; the agent does this.
@@ -25,14 +27,16 @@ use std::collections::{HashSet, VecDeque};
 use std::num::{NonZeroU16, NonZeroUsize};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::encryption::{DataKey, SessionCipher};
 use super::event::{CloseReason, Event, Handshake};
-use super::handshake::{self, HandshakeComplete, HandshakeRequest, SessionType};
+use super::handshake::{self, HandshakeAnswer, HandshakeComplete, HandshakeRequest, SessionType};
 use super::message::{AgentMessage, DecodeError, FLAG_FIN, FLAG_SYN, MessageType, PayloadType};
 use super::payload::{self, Acknowledge, ChannelClosed, ClientFlag, TerminalSize};
 use super::reorder::{Arrival, Reorder};
@@ -88,10 +92,17 @@ pub enum SendError {
 enum HandshakeState {
     /// No stream message processed yet: we do not know whether a handshake is coming.
     AwaitingAgent,
-    /// Answered a handshake request; waiting for HandshakeComplete.
+    /// The agent asked for KMS encryption; the answer waits for the data key.
+    AwaitingDataKey {
+        agent_version: String,
+        answer: Box<HandshakeAnswer>,
+    },
+    /// Answered a handshake request; waiting for HandshakeComplete (and, with KMS, for the
+    /// encryption challenge before it).
     Negotiating {
         agent_version: String,
         session: Option<(SessionType, Value)>,
+        cipher: Option<Box<SessionCipher>>,
     },
     /// Data may flow.
     Established,
@@ -128,6 +139,8 @@ pub struct DataChannel {
     /// Data bytes in `events`.
     delivered: usize,
     handshake: HandshakeState,
+    /// KMS session encryption, once the handshake that agreed on it completed.
+    cipher: Option<Box<SessionCipher>>,
     paused: bool,
     closed: bool,
 }
@@ -153,6 +166,7 @@ impl DataChannel {
             events: VecDeque::new(),
             delivered: 0,
             handshake: HandshakeState::AwaitingAgent,
+            cipher: None,
             paused: false,
             closed: false,
             config,
@@ -269,6 +283,12 @@ impl DataChannel {
         self.closed
     }
 
+    /// The smoothed round-trip time to the agent, from its acknowledgements; `None` until the
+    /// first one.
+    pub fn round_trip_time(&self) -> Option<Duration> {
+        self.send.rtt()
+    }
+
     /// The retransmission timeout currently in force.
     pub fn retransmission_timeout(&self) -> Duration {
         self.send.rto()
@@ -300,9 +320,15 @@ impl DataChannel {
             return None;
         }
         let established = matches!(self.handshake, HandshakeState::Established);
-        let (clock, rng) = (self.clock, &mut self.rng);
+        let (clock, rng, cipher) = (self.clock, &mut self.rng, &self.cipher);
         self.send
             .poll_transmit(now, established, |sequence, payload_type, payload| {
+                // Only Output is encrypted, never Size or Flag (spec §6.3); once, at first
+                // send, so retransmissions repeat the same bytes.
+                let payload = match cipher {
+                    Some(cipher) if payload_type == PayloadType::Output => cipher.encrypt(&payload),
+                    _ => payload,
+                };
                 let message = AgentMessage {
                     message_type: MessageType::InputStreamData,
                     schema_version: 1,
@@ -423,14 +449,26 @@ impl DataChannel {
             || self.delivered + message.payload.len() <= self.config.receive_buffer
     }
 
-    fn process(&mut self, message: AgentMessage) {
+    fn process(&mut self, mut message: AgentMessage) {
         match message.payload_type {
             PayloadType::HandshakeRequest => self.on_handshake_request(&message.payload),
             PayloadType::HandshakeComplete => self.on_handshake_complete(&message.payload),
+            PayloadType::EncChallengeRequest => self.on_encryption_challenge(&message.payload),
             PayloadType::Output | PayloadType::StdErr | PayloadType::ExitCode => {
                 if matches!(self.handshake, HandshakeState::AwaitingAgent) {
                     self.handshake = HandshakeState::Established;
                     self.events.push_back(Event::NoHandshake);
+                }
+                if let Some(cipher) = &self.cipher {
+                    match cipher.decrypt(&message.payload) {
+                        Ok(plain) => message.payload = Bytes::from(plain),
+                        Err(error) => {
+                            return self.close(CloseReason::ProtocolViolation(format!(
+                                "cannot decrypt the agent's message {}: {error}",
+                                message.sequence_number
+                            )));
+                        }
+                    }
                 }
                 if message.payload.is_empty() {
                     return;
@@ -466,6 +504,58 @@ impl DataChannel {
             }
         };
         let answer = handshake::answer(&request);
+        match answer.kms.clone() {
+            Some(kms) => {
+                self.events.push_back(Event::DataKeyNeeded(kms));
+                self.handshake = HandshakeState::AwaitingDataKey {
+                    agent_version: request.agent_version,
+                    answer: Box::new(answer),
+                };
+            }
+            None => self.send_handshake_answer(request.agent_version, answer, None),
+        }
+    }
+
+    /// Settles the agent's KMS encryption request with a data key from `kms:GenerateDataKey`
+    /// for [`Event::DataKeyNeeded`]'s request, or with the reason there is none (the agent
+    /// then cancels the session); then answers the handshake. Ignored at any other time.
+    pub fn provide_data_key(&mut self, data_key: Result<DataKey, String>) {
+        if self.closed {
+            return;
+        }
+        let HandshakeState::AwaitingDataKey { .. } = self.handshake else {
+            tracing::debug!("ignoring a data key nobody asked for");
+            return;
+        };
+        let HandshakeState::AwaitingDataKey {
+            agent_version,
+            mut answer,
+        } = std::mem::replace(&mut self.handshake, HandshakeState::AwaitingAgent)
+        else {
+            unreachable!("matched above");
+        };
+        let cipher = match data_key.and_then(|key| {
+            let cipher = SessionCipher::from_data_key(&key).map_err(|e| e.to_string())?;
+            Ok((key, cipher))
+        }) {
+            Ok((key, cipher)) => {
+                answer.kms_succeeded(&key);
+                Some(Box::new(cipher))
+            }
+            Err(reason) => {
+                answer.kms_failed(&reason);
+                None
+            }
+        };
+        self.send_handshake_answer(agent_version, *answer, cipher);
+    }
+
+    fn send_handshake_answer(
+        &mut self,
+        agent_version: String,
+        answer: HandshakeAnswer,
+        cipher: Option<Box<SessionCipher>>,
+    ) {
         if !answer.refusals.is_empty() {
             self.events.push_back(Event::HandshakeRefused {
                 reasons: answer.refusals,
@@ -475,9 +565,49 @@ impl DataChannel {
         self.send
             .push_handshake(PayloadType::HandshakeResponse, response);
         self.handshake = HandshakeState::Negotiating {
-            agent_version: request.agent_version,
+            agent_version,
             session: answer.session,
+            cipher,
         };
+    }
+
+    /// The agent's EncChallengeRequest: its random bytes under its key, to be returned under
+    /// ours (spec §6.2 step 5), which proves both sides hold the same data key.
+    fn on_encryption_challenge(&mut self, payload: &[u8]) {
+        let HandshakeState::Negotiating {
+            cipher: Some(cipher),
+            ..
+        } = &self.handshake
+        else {
+            return self.close(CloseReason::ProtocolViolation(
+                "the agent sent an encryption challenge without agreeing on KMS encryption".into(),
+            ));
+        };
+        let answer = serde_json::from_slice::<EncryptionChallenge>(payload)
+            .map_err(|e| format!("it is not valid JSON: {e}"))
+            .and_then(|request| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(request.challenge)
+                    .map_err(|e| format!("it is not base64: {e}"))
+            })
+            .and_then(|challenge| {
+                cipher
+                    .answer_challenge(&challenge)
+                    .map_err(|e| e.to_string())
+            });
+        match answer {
+            Ok(answer) => {
+                let response = EncryptionChallenge {
+                    challenge: base64::engine::general_purpose::STANDARD.encode(answer),
+                };
+                let json = serde_json::to_vec(&response).expect("a string always serializes");
+                self.send
+                    .push_handshake(PayloadType::EncChallengeResponse, json);
+            }
+            Err(reason) => self.close(CloseReason::ProtocolViolation(format!(
+                "the agent's encryption challenge cannot be answered: {reason}"
+            ))),
+        }
     }
 
     fn on_handshake_complete(&mut self, payload: &[u8]) {
@@ -485,7 +615,9 @@ impl DataChannel {
             HandshakeState::Negotiating {
                 agent_version,
                 session: Some((session_type, properties)),
+                cipher,
             } => {
+                self.cipher = cipher;
                 let complete: HandshakeComplete =
                     serde_json::from_slice(payload).unwrap_or_default();
                 self.events.push_back(Event::HandshakeComplete(Handshake {
@@ -508,6 +640,11 @@ impl DataChannel {
                     "the agent completed a handshake it never started".into(),
                 ));
             }
+            HandshakeState::AwaitingDataKey { .. } => {
+                self.close(CloseReason::ProtocolViolation(
+                    "the agent completed the handshake before we answered it".into(),
+                ));
+            }
             HandshakeState::Established => tracing::debug!("ignoring a second handshake complete"),
         }
     }
@@ -527,6 +664,13 @@ impl DataChannel {
         self.acks.clear();
         self.events.push_back(Event::Closed(reason));
     }
+}
+
+/// EncChallengeRequest and EncChallengeResponse: `{"Challenge": base64(nonce ‖ ct ‖ tag)}`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EncryptionChallenge {
+    #[serde(rename = "Challenge")]
+    challenge: String,
 }
 
 fn acknowledgement_of(message: &AgentMessage) -> Acknowledge {

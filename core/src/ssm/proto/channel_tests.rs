@@ -8,7 +8,10 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use base64::Engine as _;
+
 use super::channel::{ChannelConfig, DataChannel, SendError};
+use super::encryption::{DataKey, SessionCipher};
 use super::event::{CloseReason, Event, Handshake};
 use super::handshake::{HandshakeResponse, SessionType};
 use super::message::{AgentMessage, DecodeError, MessageType, PayloadType};
@@ -266,27 +269,136 @@ fn a_shell_without_handshake_starts_with_its_first_output() {
     assert_eq!(&sent[1].payload[..], br#"{"cols":80,"rows":24}"#);
 }
 
-#[test]
-fn a_refused_kms_request_is_reported_to_the_user() {
-    let mut fixture = Fixture::new(config());
+fn kms_handshake_request() -> Vec<u8> {
     let payload = json!({"AgentVersion": "3.3.0.0", "RequestedClientActions": [
-        {"ActionType": "KMSEncryption", "ActionParameters": {"KMSKeyId": "k"}},
-        {"ActionType": "SessionType", "ActionParameters": {"SessionType": "Standard_Stream", "Properties": null}}
+        {"ActionType": "SessionType", "ActionParameters": {"SessionType": "Standard_Stream", "Properties": null}},
+        {"ActionType": "KMSEncryption", "ActionParameters": {"KMSKeyId": "alias/k", "Challenge": "q83vEjRWeJA="}}
     ]});
-    let frame = agent_message(
+    agent_message(
         0,
         PayloadType::HandshakeRequest,
         serde_json::to_vec(&payload).unwrap(),
-    );
-    fixture.receive(frame.encode(), 0);
+    )
+    .encode()
+}
+
+/// The agent's view of a data key: it encrypts with the first half, decrypts with the second.
+fn agent_cipher(key: &[u8]) -> SessionCipher {
+    let mut swapped = key[32..].to_vec();
+    swapped.extend_from_slice(&key[..32]);
+    SessionCipher::from_data_key(&DataKey::new(swapped, Vec::new())).unwrap()
+}
+
+#[test]
+fn a_kms_request_waits_for_the_data_key_and_a_failure_is_reported_to_the_user() {
+    let mut fixture = Fixture::new(config());
+    fixture.receive(kms_handshake_request(), 0);
     let events = fixture.events();
     assert!(
-        matches!(&events[..], [Event::HandshakeRefused { reasons }] if reasons[0].contains("KMS"))
+        matches!(&events[..], [Event::DataKeyNeeded(request)] if request.key_id == "alias/k" && request.acknowledges_challenge())
     );
+    // Only the acknowledgement goes out until the data key is settled.
+    assert!(stream_sequences(&fixture.transmit(0)).is_empty());
+    fixture
+        .channel
+        .provide_data_key(Err("access denied calling kms:GenerateDataKey".into()));
+    let events = fixture.events();
+    assert!(
+        matches!(&events[..], [Event::HandshakeRefused { reasons }] if reasons[0].contains("kms:GenerateDataKey"))
+    );
+    let sent = fixture.transmit(0);
     assert_eq!(
-        stream_sequences(&fixture.transmit(0)),
+        stream_sequences(&sent),
         [(0, PayloadType::HandshakeResponse)]
     );
+    let response: Value = serde_json::from_slice(&sent[0].payload).unwrap();
+    assert_eq!(response["ProcessedClientActions"][1]["ActionStatus"], 2);
+}
+
+#[test]
+fn a_kms_session_answers_the_challenge_and_encrypts_both_ways() {
+    let mut fixture = Fixture::new(config());
+    fixture.receive(kms_handshake_request(), 0);
+    fixture.events();
+    let key: Vec<u8> = (0..64).collect();
+    let agent = agent_cipher(&key);
+    fixture
+        .channel
+        .provide_data_key(Ok(DataKey::new(key.clone(), b"blob".to_vec())));
+    let sent = fixture.transmit(0);
+    let response: Value = serde_json::from_slice(&sent[1].payload).unwrap();
+    let kms = &response["ProcessedClientActions"][1];
+    assert_eq!(kms["ActionStatus"], 1);
+    assert_eq!(kms["ActionResult"]["KMSCipherTextKey"], "YmxvYg==");
+    assert_eq!(kms["ActionResult"]["ChallengeAcknowledgement"], true);
+
+    // Typed before the handshake completes: held back, then encrypted.
+    fixture.channel.send_data(b"echo ok\r").unwrap();
+    let challenge: Vec<u8> = (100..164).collect();
+    let sealed = base64::engine::general_purpose::STANDARD.encode(agent.encrypt(&challenge));
+    let request = json!({"Challenge": sealed}).to_string();
+    fixture.receive(
+        agent_message(1, PayloadType::EncChallengeRequest, request.into_bytes()).encode(),
+        1,
+    );
+    let sent = fixture.transmit(1);
+    assert_eq!(
+        stream_sequences(&sent),
+        [(1, PayloadType::EncChallengeResponse)]
+    );
+    let answer: Value = serde_json::from_slice(&sent[1].payload).unwrap();
+    let answer = base64::engine::general_purpose::STANDARD
+        .decode(answer["Challenge"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(agent.decrypt(&answer).unwrap(), challenge);
+
+    let complete = br#"{"HandshakeTimeToComplete":1,"CustomerMessage":"This session is encrypted using AWS KMS."}"#;
+    fixture.receive(
+        agent_message(2, PayloadType::HandshakeComplete, &complete[..]).encode(),
+        2,
+    );
+    let sent = fixture.transmit(2);
+    let data = sent
+        .iter()
+        .find(|m| m.payload_type == PayloadType::Output)
+        .expect("the held keystrokes");
+    assert_ne!(&data.payload[..], b"echo ok\r");
+    assert_eq!(agent.decrypt(&data.payload).unwrap(), b"echo ok\r");
+
+    fixture.receive(
+        agent_message(3, PayloadType::Output, agent.encrypt(b"ok\r\n")).encode(),
+        3,
+    );
+    let events = fixture.events();
+    assert!(
+        matches!(&events[0], Event::HandshakeComplete(h) if h.customer_message.contains("KMS"))
+    );
+    assert_eq!(outputs(&events), b"ok\r\n");
+
+    let mut altered = agent.encrypt(b"rm -rf");
+    altered[14] ^= 1;
+    fixture.receive(agent_message(4, PayloadType::Output, altered).encode(), 4);
+    let events = fixture.events();
+    assert!(
+        matches!(&events[..], [Event::Closed(CloseReason::ProtocolViolation(why))] if why.contains("decrypt")),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn an_encryption_challenge_without_kms_is_a_protocol_violation() {
+    let mut fixture = Fixture::new(config());
+    fixture.receive(handshake_request(port_properties()), 0);
+    fixture.events();
+    let request = json!({"Challenge": "AAAA"}).to_string();
+    fixture.receive(
+        agent_message(1, PayloadType::EncChallengeRequest, request.into_bytes()).encode(),
+        1,
+    );
+    assert!(matches!(
+        &fixture.events()[..],
+        [Event::Closed(CloseReason::ProtocolViolation(_))]
+    ));
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::encryption::KmsEncryptionRequest;
 use super::handshake::SessionType;
 use super::mode::PortForwarding;
 
@@ -17,6 +18,10 @@ pub enum Event {
     /// We refused something the agent asked for (e.g. KMS encryption); the agent will cancel
     /// the session. The reasons are meant for the user.
     HandshakeRefused { reasons: Vec<String> },
+    /// The agent asked for KMS encryption: the handshake waits for
+    /// [`DataChannel::provide_data_key`](super::DataChannel::provide_data_key) with a data key
+    /// from `kms:GenerateDataKey` for this request (or the reason there is none).
+    DataKeyNeeded(KmsEncryptionRequest),
     /// Output arrived without any handshake: a plain shell session (spec §7.0). Data flows.
     NoHandshake,
     /// Bytes from the agent (PayloadType Output): terminal output or forwarded bytes.

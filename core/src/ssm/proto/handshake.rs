@@ -4,11 +4,16 @@
 //! The answer matters more than it looks: the `ClientVersion` we claim decides which port
 //! forwarding mode and smux keepalive setting the *agent* picks (§7.1), so it is a constant
 //! ([`CLIENT_VERSION`]) chosen together with the client-side decision in
-//! [`super::mode`]. KMS encryption is not supported: the action is answered as failed with an
-//! explanation, which makes the agent cancel the session instead of hanging.
+//! [`super::mode`]. A `KMSEncryption` action (shells whose Session Manager preferences name a
+//! KMS key, spec §6.3) cannot be answered here: it needs a data key from KMS, so [`answer`]
+//! leaves it open ([`HandshakeAnswer::kms`]) and the caller settles it with
+//! [`HandshakeAnswer::kms_succeeded`] or [`HandshakeAnswer::kms_failed`] before sending.
 
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use super::encryption::{DataKey, KmsEncryptionRequest};
 
 /// The plugin version we claim. A released version (RELEASENOTES 1.2.650.0) that is newer than
 /// `1.1.70` (agent uses mux) and `1.2.331.0` (agent disables smux keepalive), the same
@@ -123,12 +128,58 @@ pub struct HandshakeAnswer {
     pub session: Option<(SessionType, Value)>,
     /// Human-readable reasons for every action that was not a success; the agent will cancel.
     pub refusals: Vec<String>,
+    /// The agent's `KMSEncryption` request, still to be settled with a data key.
+    pub kms: Option<KmsEncryptionRequest>,
 }
+
+impl HandshakeAnswer {
+    /// Settles `KMSEncryption` as done: the data key's ciphertext blob goes to the agent, which
+    /// decrypts it with `kms:Decrypt`, with `ChallengeAcknowledgement` when the key's context
+    /// included the agent's challenge (see [`KmsEncryptionRequest::encryption_context`]).
+    pub fn kms_succeeded(&mut self, key: &DataKey) {
+        let Some(request) = self.kms.take() else {
+            return;
+        };
+        let result = json!({
+            "KMSCipherTextKey": base64::engine::general_purpose::STANDARD.encode(key.ciphertext_blob()),
+            "KMSCipherTextHash": null,
+            "ChallengeAcknowledgement": request.acknowledges_challenge(),
+        });
+        self.settle_kms(ActionStatus::Success, result, String::new());
+    }
+
+    /// Settles `KMSEncryption` as failed (no data key): the agent cancels the session.
+    pub fn kms_failed(&mut self, reason: &str) {
+        if self.kms.take().is_none() {
+            return;
+        }
+        let error = format!("Failed to process action KMSEncryption: {reason}");
+        self.refusals.push(reason.to_owned());
+        self.settle_kms(ActionStatus::Failed, Value::Null, error);
+    }
+
+    fn settle_kms(&mut self, status: ActionStatus, result: Value, error: String) {
+        if let Some(action) = self
+            .response
+            .processed_client_actions
+            .iter_mut()
+            .find(|action| action.action_type == KMS_ENCRYPTION)
+        {
+            action.action_status = status;
+            action.action_result = result;
+            action.error = error;
+        }
+    }
+}
+
+/// The handshake action that asks for KMS session encryption.
+const KMS_ENCRYPTION: &str = "KMSEncryption";
 
 /// Answers a handshake request.
 pub fn answer(request: &HandshakeRequest) -> HandshakeAnswer {
     let mut session = None;
     let mut refusals = Vec::new();
+    let mut kms = None;
     let processed_client_actions = request
         .requested_client_actions
         .iter()
@@ -141,13 +192,21 @@ pub fn answer(request: &HandshakeRequest) -> HandshakeAnswer {
                     }
                     Err(error) => (ActionStatus::Failed, error),
                 },
-                "KMSEncryption" => (
-                    ActionStatus::Failed,
-                    "Failed to process action KMSEncryption: KMS-encrypted sessions are not \
-                     supported by this client; remove the KMS key from the Session Manager \
-                     preferences or use the AWS session-manager-plugin"
-                        .to_owned(),
-                ),
+                // Pending until settled (see `HandshakeAnswer::kms_succeeded`); never sent so.
+                KMS_ENCRYPTION => {
+                    match KmsEncryptionRequest::deserialize(&action.action_parameters) {
+                        Ok(request) => {
+                            kms = Some(request);
+                            (ActionStatus::Success, String::new())
+                        }
+                        Err(error) => (
+                            ActionStatus::Failed,
+                            format!(
+                                "Failed to process action KMSEncryption: invalid parameters: {error}"
+                            ),
+                        ),
+                    }
+                }
                 other => (
                     ActionStatus::Unsupported,
                     format!("Unsupported action {other}"),
@@ -172,6 +231,7 @@ pub fn answer(request: &HandshakeRequest) -> HandshakeAnswer {
         },
         session,
         refusals,
+        kms,
     }
 }
 
@@ -238,17 +298,55 @@ mod tests {
         assert_eq!(action.error, "Unknown session type Telepathy");
     }
 
+    fn kms_request() -> HandshakeRequest {
+        request(json!([
+            {"ActionType":"SessionType","ActionParameters":{"SessionType":"Standard_Stream","Properties":null}},
+            {"ActionType":"KMSEncryption","ActionParameters":{"KMSKeyId":"arn:aws:kms:us-east-1:111122223333:key/k","Challenge":"q83vEjRWeJA="}}
+        ]))
+    }
+
     #[test]
-    fn kms_encryption_is_refused_as_failed_with_an_explanation() {
-        let answer = answer(&request(json!([
-            {"ActionType":"KMSEncryption","ActionParameters":{"KMSKeyId":"arn:aws:kms:k","Challenge":"AAAA"}},
-            {"ActionType":"SessionType","ActionParameters":{"SessionType":"Standard_Stream","Properties":null}}
-        ])));
-        let kms = &answer.response.processed_client_actions[0];
+    fn kms_encryption_is_answered_with_the_data_keys_ciphertext() {
+        let mut answer = answer(&kms_request());
+        let kms = answer.kms.clone().expect("KMS requested");
+        assert_eq!(kms.key_id, "arn:aws:kms:us-east-1:111122223333:key/k");
+        answer.kms_succeeded(&DataKey::new(vec![7; 64], b"blob".to_vec()));
+        assert!(answer.kms.is_none());
+        assert!(answer.refusals.is_empty());
+        let json = serde_json::to_value(&answer.response).unwrap();
+        let action = &json["ProcessedClientActions"][1];
+        assert_eq!(action["ActionType"], "KMSEncryption");
+        assert_eq!(action["ActionStatus"], 1);
+        assert_eq!(action["ActionResult"]["KMSCipherTextKey"], "YmxvYg==");
+        assert_eq!(action["ActionResult"]["ChallengeAcknowledgement"], true);
+        assert!(!json.to_string().contains("7,7"), "no key material: {json}");
+    }
+
+    #[test]
+    fn a_kms_failure_is_answered_as_failed_with_the_reason() {
+        let mut answer = answer(&kms_request());
+        answer.kms_failed("access denied calling kms:GenerateDataKey");
+        let kms = &answer.response.processed_client_actions[1];
         assert_eq!(kms.action_status, ActionStatus::Failed);
-        assert!(
-            kms.error
-                .starts_with("Failed to process action KMSEncryption: ")
+        assert_eq!(
+            kms.error,
+            "Failed to process action KMSEncryption: access denied calling kms:GenerateDataKey"
+        );
+        assert_eq!(
+            answer.refusals,
+            ["access denied calling kms:GenerateDataKey"]
+        );
+    }
+
+    #[test]
+    fn kms_parameters_without_a_key_are_refused() {
+        let answer = answer(&request(
+            json!([{"ActionType":"KMSEncryption","ActionParameters":{"Challenge":"AAAA"}}]),
+        ));
+        assert!(answer.kms.is_none());
+        assert_eq!(
+            answer.response.processed_client_actions[0].action_status,
+            ActionStatus::Failed
         );
         assert_eq!(answer.refusals.len(), 1);
     }

@@ -18,6 +18,8 @@ pub(crate) struct RttEstimator {
     variation: Duration,
     /// The timeout currently in force, including back-off.
     rto: Duration,
+    /// Whether `smoothed` has been fed a real sample (it starts at a guess).
+    sampled: bool,
 }
 
 impl RttEstimator {
@@ -26,6 +28,7 @@ impl RttEstimator {
             smoothed: INITIAL_RTT,
             variation: Duration::ZERO,
             rto: INITIAL_RTO,
+            sampled: false,
         }
     }
 
@@ -37,7 +40,14 @@ impl RttEstimator {
     pub(crate) fn on_sample(&mut self, sample: Duration) {
         self.variation = self.variation * 3 / 4 + self.smoothed.abs_diff(sample) / 4;
         self.smoothed = self.smoothed * 7 / 8 + sample / 8;
+        self.sampled = true;
         self.reset_backoff();
+    }
+
+    /// The smoothed round-trip time once a sample has been taken (for display; the first few
+    /// samples still lean on the initial guess, as the timeout does).
+    pub(crate) fn smoothed(&self) -> Option<Duration> {
+        self.sampled.then_some(self.smoothed)
     }
 
     /// A retransmission timer expired: back off.
@@ -54,6 +64,14 @@ impl RttEstimator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_smoothed_time_is_shown_only_after_a_sample() {
+        let mut rtt = RttEstimator::new();
+        assert_eq!(rtt.smoothed(), None);
+        rtt.on_sample(Duration::from_millis(20));
+        assert_eq!(rtt.smoothed(), Some(Duration::from_millis(90)));
+    }
 
     #[test]
     fn the_first_timeout_is_200_ms() {

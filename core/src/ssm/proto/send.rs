@@ -235,6 +235,11 @@ impl SendQueue {
         self.rtt.reset_backoff();
     }
 
+    /// The smoothed round-trip time, once an acknowledgement gave a sample.
+    pub(crate) fn rtt(&self) -> Option<Duration> {
+        self.rtt.smoothed()
+    }
+
     /// The retransmission timeout in force (exposed for tests and diagnostics).
     pub(crate) fn rto(&self) -> Duration {
         self.rtt.rto()

@@ -5,10 +5,13 @@
 //! The errors are typed here, once, with the advice a user needs, because they end up verbatim
 //! in a toast or on the CLI's stderr; [`ApiError::is_retryable`] is what the resume loop asks.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 
 use super::url::StreamUrl;
+use crate::ssm::kms::KmsError;
+use crate::ssm::proto::DataKey;
 
 /// What to start: one of the AWS-owned documents (spec §1.1 table), or a shell.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +116,15 @@ pub trait SessionApi: Send + Sync + 'static {
         &self,
         session_id: &str,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// `kms:GenerateDataKey` for a shell whose Session Manager preferences require KMS
+    /// encryption (spec §6.3): a 64-byte data key under `key_id`, bound to `context`. It is
+    /// here, with the Systems Manager calls, because it needs the same profile and region.
+    fn generate_data_key(
+        &self,
+        key_id: &str,
+        context: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<DataKey, KmsError>> + Send;
 }
 
 /// Why a control-plane call failed, with what to do about it.

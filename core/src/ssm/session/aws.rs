@@ -1,10 +1,13 @@
-//! [`SsmSessionApi`]: the [`SessionApi`] over `aws-sdk-ssm` (spec §1).
+//! [`SsmSessionApi`]: the [`SessionApi`] over `aws-sdk-ssm` (spec §1), and `aws-sdk-kms` for
+//! the data keys of KMS-encrypted shells ([`KmsDataKeys`]).
 //!
 //! The calls are plain: StartSession with the document's name and one-element parameter
 //! lists, ResumeSession, TerminateSession. The work is in the errors: each modelled code the
 //! service returns becomes an [`ApiError`] that names the action, the target or document, and
 //! what to check; transport failures become retryable [`ApiError::Unreachable`], so the
 //! resume loop keeps trying through a network blip but not through a refused credential.
+
+use std::collections::BTreeMap;
 
 use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 
@@ -13,23 +16,31 @@ use super::api::{
 };
 use super::url::StreamUrl;
 use crate::sdk_error::describe;
+use crate::ssm::kms::{KmsDataKeys, KmsError};
+use crate::ssm::proto::DataKey;
 
 /// The Session Manager control plane of one profile and region.
 #[derive(Debug, Clone)]
 pub struct SsmSessionApi {
     client: aws_sdk_ssm::Client,
+    /// `None` for [`SsmSessionApi::from_client`], which has no SDK configuration to give KMS.
+    kms: Option<KmsDataKeys>,
 }
 
 impl SsmSessionApi {
-    /// From the profile's SDK configuration (region, credentials, endpoint, CA bundle).
+    /// From the profile's SDK configuration (region, credentials, endpoint, CA bundle), for
+    /// Systems Manager and KMS alike.
     pub fn new(config: &aws_types::SdkConfig) -> Self {
         SsmSessionApi {
             client: aws_sdk_ssm::Client::new(config),
+            kms: Some(KmsDataKeys::new(config)),
         }
     }
 
+    /// Over an existing Systems Manager client, without KMS: KMS-encrypted shells fail with
+    /// an error that says so.
     pub fn from_client(client: aws_sdk_ssm::Client) -> Self {
-        SsmSessionApi { client }
+        SsmSessionApi { client, kms: None }
     }
 }
 
@@ -110,6 +121,20 @@ impl SessionApi for SsmSessionApi {
             .await
             .map_err(|e| classify(&context, &e))?;
         Ok(())
+    }
+
+    async fn generate_data_key(
+        &self,
+        key_id: &str,
+        context: &BTreeMap<String, String>,
+    ) -> Result<DataKey, KmsError> {
+        match &self.kms {
+            Some(kms) => kms.generate(key_id, context).await,
+            None => Err(KmsError::Other {
+                key_id: key_id.to_owned(),
+                detail: "this Session Manager client was made without a KMS client".to_owned(),
+            }),
+        }
     }
 }
 

@@ -129,6 +129,7 @@ impl<A: SessionApi> Driver<A> {
                 }
             }
 
+            self.poll_data_key(cx);
             // Local closes are seen before commands, so a basic-mode stream closed just
             // before the next one is asked for makes room for it.
             if let Some(finish) = self.pump(now) {
@@ -281,9 +282,31 @@ impl<A: SessionApi> Driver<A> {
         }
     }
 
+    /// Hands a finished `kms:GenerateDataKey` to the channel, which answers the handshake.
+    fn poll_data_key(&mut self, cx: &mut Context<'_>) {
+        let Some(call) = &mut self.data_key else {
+            return;
+        };
+        let Poll::Ready(joined) = Pin::new(call).poll(cx) else {
+            return;
+        };
+        self.data_key = None;
+        let result = match joined {
+            Ok(result) => result.map_err(|error| error.to_string()),
+            Err(error) => Err(format!("the KMS call did not finish: {error}")),
+        };
+        if let Err(reason) = &result {
+            tracing::warn!(session_id = %self.session_id, %reason, "no KMS data key");
+        }
+        self.channel.provide_data_key(result);
+    }
+
     fn on_frame(&mut self, frame: &[u8], now: Instant) {
         if let Err(error) = self.channel.handle_incoming(frame, now) {
             tracing::debug!(%error, "ignoring a frame");
+        }
+        if let Some(rtt) = self.channel.round_trip_time() {
+            self.context.counters.set_rtt(rtt);
         }
     }
 
@@ -301,6 +324,13 @@ impl<A: SessionApi> Driver<A> {
                 } else if input_done {
                     self.begin_terminate(SessionEnd::Terminated, now);
                 }
+            }
+            if let Some(plane) = &mut self.plane
+                && plane.can_accept_output()
+                && let Some(notice) = self.notice.take()
+            {
+                plane.deliver_output(notice);
+                progress = true;
             }
             while self.plane.as_ref().is_none_or(|p| p.can_accept_output()) {
                 let Some(event) = self.channel.poll_event() else {
@@ -325,9 +355,15 @@ impl<A: SessionApi> Driver<A> {
                 }
                 match handshake.port_forwarding() {
                     Some(mode) => self.on_open(mode, now),
-                    // A shell's handshake (KMS) names no port data plane.
+                    // A shell's handshake (KMS) names no port data plane. Its message ("This
+                    // session is encrypted using AWS KMS.") is for the user at the terminal,
+                    // ahead of the shell's output, as the plugin prints it.
                     None if self.purpose == Purpose::Shell => {
                         self.on_open(PortForwarding::Stream, now);
+                        if !handshake.customer_message.is_empty() {
+                            let notice = format!("{}\r\n", handshake.customer_message);
+                            self.notice = Some(Bytes::from(notice));
+                        }
                     }
                     None => self.begin_terminate(
                         SessionEnd::Failed {
@@ -338,6 +374,16 @@ impl<A: SessionApi> Driver<A> {
                 }
             }
             Event::HandshakeRefused { reasons } => self.refusals.extend(reasons),
+            Event::DataKeyNeeded(request) => {
+                tracing::info!(session_id = %self.session_id, key_id = %request.key_id, "the session is KMS-encrypted; generating a data key");
+                let api = self.api.clone();
+                let context = request.encryption_context(&self.session_id, &self.target);
+                self.data_key = Some(tokio::spawn(async move {
+                    api.generate_data_key(&request.key_id, &context).await
+                }));
+                // Another turn, whose `poll_data_key` registers for the call's completion.
+                self.context.driver.wake();
+            }
             Event::NoHandshake if self.purpose == Purpose::Shell => {
                 self.on_open(PortForwarding::Stream, now);
             }

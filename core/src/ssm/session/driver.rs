@@ -138,7 +138,15 @@ pub(crate) struct Driver<A> {
     pub(super) opened: Option<oneshot::Sender<Result<PortForwarding, SessionError>>>,
     pub(super) refusals: Vec<String>,
     pub(super) terminating: Option<Terminating>,
+    /// `kms:GenerateDataKey` under way for a KMS-encrypted shell's handshake.
+    pub(super) data_key: Option<DataKeyCall>,
+    /// A shell handshake's message for the terminal, shown before the shell's output.
+    pub(super) notice: Option<Bytes>,
 }
+
+/// A data key being fetched; its result goes to `DataChannel::provide_data_key`.
+pub(crate) type DataKeyCall =
+    tokio::task::JoinHandle<Result<crate::ssm::proto::DataKey, crate::ssm::kms::KmsError>>;
 
 /// Spawns the driver for a started session.
 pub(crate) fn spawn<A: SessionApi>(
@@ -178,6 +186,8 @@ pub(crate) fn spawn<A: SessionApi>(
         opened: Some(opened_tx),
         refusals: Vec::new(),
         terminating: None,
+        data_key: None,
+        notice: None,
         config,
     };
     tracing::debug!(session_id = %started.session_id, url = ?driver.url, "starting the data channel");

@@ -149,6 +149,13 @@ impl PortSession {
         self.counters.snapshot(self.state.borrow().clone())
     }
 
+    /// Reads [`PortSession::stats`] from anywhere, for as long as anyone asks (a status
+    /// display that must not hold the session itself).
+    pub fn stats_reader(&self) -> impl Fn() -> SessionStats + Send + Sync + 'static {
+        let (state, counters) = (self.state.clone(), self.counters.clone());
+        move || counters.snapshot(state.borrow().clone())
+    }
+
     /// Follows the session's state as it changes.
     pub fn state(&self) -> watch::Receiver<SessionState> {
         self.state.clone()

@@ -2,7 +2,10 @@
 //! local terminal and the instance.
 //!
 //! A shell has no handshake: the agent's first output (the prompt) opens the session, and its
-//! bytes are one raw stream both ways. Keystrokes go as they are read — the caller puts the
+//! bytes are one raw stream both ways. The exception is a shell the account's Session Manager
+//! preferences encrypt with KMS: then the handshake sets up encryption (spec §6.3, done by the
+//! channel and the driver) and its notice, "This session is encrypted using AWS KMS.", is the
+//! first line of output. Keystrokes go as they are read — the caller puts the
 //! terminal in raw mode, so Ctrl-C arrives here as the byte 0x03 and reaches the remote shell
 //! instead of ending this process, and Enter is already `\r` (the plugin's `\n`→`\r` rewrite is
 //! not needed). Terminal sizes come from a watch channel and are sent whenever they change,

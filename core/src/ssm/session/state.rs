@@ -61,6 +61,8 @@ pub struct SessionStats {
     pub resumes: u32,
     /// Local streams currently carried.
     pub open_streams: usize,
+    /// The smoothed round-trip time to the agent, once an acknowledgement gave a sample.
+    pub rtt: Option<std::time::Duration>,
 }
 
 /// The live counters behind [`SessionStats`], shared by the driver and the handles.
@@ -70,6 +72,8 @@ pub(crate) struct Counters {
     pub(crate) bytes_received: AtomicU64,
     pub(crate) resumes: AtomicU32,
     pub(crate) open_streams: AtomicUsize,
+    /// [`SessionStats::rtt`] in microseconds; 0 until known.
+    pub(crate) rtt_micros: AtomicU64,
 }
 
 impl Counters {
@@ -82,6 +86,11 @@ impl Counters {
             .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    pub(crate) fn set_rtt(&self, rtt: std::time::Duration) {
+        let micros = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX).max(1);
+        self.rtt_micros.store(micros, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self, state: SessionState) -> SessionStats {
         SessionStats {
             state,
@@ -89,6 +98,10 @@ impl Counters {
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
             resumes: self.resumes.load(Ordering::Relaxed),
             open_streams: self.open_streams.load(Ordering::Relaxed),
+            rtt: match self.rtt_micros.load(Ordering::Relaxed) {
+                0 => None,
+                micros => Some(std::time::Duration::from_micros(micros)),
+            },
         }
     }
 }

@@ -392,6 +392,18 @@ impl SessionApi for FakeApi {
         Ok(Some(SessionToken::new(token.clone())))
     }
 
+    /// The fake service's agent never asks for KMS encryption.
+    async fn generate_data_key(
+        &self,
+        key_id: &str,
+        _context: &std::collections::BTreeMap<String, String>,
+    ) -> Result<crate::ssm::proto::DataKey, crate::ssm::kms::KmsError> {
+        Err(crate::ssm::kms::KmsError::Other {
+            key_id: key_id.to_owned(),
+            detail: "the fake service has no KMS".to_owned(),
+        })
+    }
+
     async fn terminate_session(&self, session_id: &str) -> Result<(), ApiError> {
         self.service.with_record(session_id, |r| {
             r.terminate_calls += 1;
