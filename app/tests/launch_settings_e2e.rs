@@ -18,12 +18,15 @@ use bastionless_core::engine::{
 use bastionless_core::inventory::HostKey;
 use bastionless_core::profiles::AwsFiles;
 use bastionless_core::store::{AppSettings, HostSettings, RoutePreference, SshVia, Store};
+mod support;
+
 use bastionless_sim::xrdp::{LoginOutcome, XrdpServer};
 use bastionless_sim::{BackgroundSimulator, Scenario};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use support::{SecretService, demo_with_xrdp};
 
 /// The local user xrdp logs in (Windows' Administrator, renamed: Linux has no such user).
 const RDP_USER: &str = "bastionless-launch-rdp";
@@ -34,7 +37,7 @@ const RDP_CLIENT: &str = "xvfb-run -a xfreerdp /v:{address} /u:{user} /from-stdi
 /// with an unlocked gnome-keyring (kept for the whole run).
 struct Home {
     dir: tempfile::TempDir,
-    _bus: Child,
+    _bus: SecretService,
 }
 
 fn home() -> &'static Home {
@@ -42,38 +45,8 @@ fn home() -> &'static Home {
     HOME.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let runtime = dir.path().join("run");
-        std::fs::create_dir_all(&runtime).unwrap();
-        std::fs::set_permissions(
-            &runtime,
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
-        let address_file = dir.path().join("bus-address");
-        let script = format!(
-            "echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null && \
-             echo \"$DBUS_SESSION_BUS_ADDRESS\" > '{}' && exec sleep 900",
-            address_file.display()
-        );
-        let mut command = Command::new("dbus-run-session");
-        command
-            .args(["--", "sh", "-c", &script])
-            .env("HOME", dir.path())
-            .env("XDG_DATA_HOME", dir.path().join("data"))
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let bus = command.spawn().expect("dbus-run-session starts");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let address = loop {
-            if let Ok(text) = std::fs::read_to_string(&address_file)
-                && !text.trim().is_empty()
-            {
-                break text.trim().to_owned();
-            }
-            assert!(Instant::now() < deadline, "no Secret Service within 10 s");
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let bus = SecretService::start(dir.path());
+        let address = bus.address.clone();
         // SAFETY: set once, by whichever test comes first, before any engine of this process
         // starts; nothing else in this binary sets or reads these concurrently.
         unsafe {
@@ -323,22 +296,6 @@ fn per_host_and_app_settings_change_the_ssh_that_is_launched_and_a_real_login_fo
     );
 }
 
-/// The demo, with win-eic-1's port 3389 answered by `xrdp`.
-fn rdp_scenario(xrdp: std::net::SocketAddr) -> Scenario {
-    let demo = include_str!("../../tests/scenarios/demo.toml");
-    let at = demo
-        .find("Name = \"win-eic-1\"")
-        .expect("win-eic-1 is in the demo");
-    let echo = "backends = { 3389 = \"echo\" }";
-    let offset = demo[at..].find(echo).expect("win-eic-1 echoes on 3389") + at;
-    let text = format!(
-        "{}backends = {{ 3389 = \"tcp:{xrdp}\" }}{}",
-        &demo[..offset],
-        &demo[offset + echo.len()..]
-    );
-    Scenario::from_toml_str(&text).expect("a valid scenario")
-}
-
 #[test]
 fn connect_by_rdp_logs_in_to_xrdp_with_the_store_s_client_template_and_the_host_s_user() {
     let home = home();
@@ -348,7 +305,7 @@ fn connect_by_rdp_logs_in_to_xrdp_with_the_store_s_client_template_and_the_host_
     }
     let xrdp = XrdpServer::start().expect("xrdp starts");
     let simulator =
-        BackgroundSimulator::start(rdp_scenario(xrdp.address())).expect("simulator starts");
+        BackgroundSimulator::start(demo_with_xrdp(xrdp.address())).expect("simulator starts");
     let instance = simulator
         .scenario()
         .instance_named("win-eic-1")

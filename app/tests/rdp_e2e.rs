@@ -5,71 +5,19 @@
 //! the password after the client has gone, so the verdict comes from its sesman log; a wrong
 //! password first shows the check is real.
 
+mod support;
+
 use bastionless_sim::xrdp::{LoginOutcome, XrdpServer};
 use bastionless_sim::{BackgroundSimulator, Scenario};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+use support::{SecretService, demo_with_xrdp};
 
 /// The local user xrdp logs in (Windows' Administrator, renamed: Linux has no such user).
 const RDP_USER: &str = "bastionless-rdp";
 /// FreeRDP authenticating only, the password on stdin, under a virtual display (it needs one).
 const CLIENT: &str = "xvfb-run -a xfreerdp /v:{address} /u:{user} /from-stdin:force +auth-only /cert:ignore /sec:tls";
-
-/// A private D-Bus session with an unlocked gnome-keyring, for as long as it lives.
-struct SecretService {
-    session: Child,
-    address: String,
-}
-
-impl SecretService {
-    fn start(home: &Path) -> SecretService {
-        let runtime = home.join("run");
-        std::fs::create_dir_all(&runtime).unwrap();
-        std::fs::set_permissions(
-            &runtime,
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
-        let address_file = home.join("bus-address");
-        let script = format!(
-            "echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null && \
-             echo \"$DBUS_SESSION_BUS_ADDRESS\" > '{}' && exec sleep 600",
-            address_file.display()
-        );
-        let mut command = Command::new("dbus-run-session");
-        command
-            .args(["--", "sh", "-c", &script])
-            .env("HOME", home)
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let session = command.spawn().expect("dbus-run-session starts");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let address = loop {
-            if let Ok(text) = std::fs::read_to_string(&address_file)
-                && !text.trim().is_empty()
-            {
-                break text.trim().to_owned();
-            }
-            assert!(Instant::now() < deadline, "no Secret Service within 10 s");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        SecretService { session, address }
-    }
-}
-
-impl Drop for SecretService {
-    fn drop(&mut self) {
-        // The whole session: dbus-daemon, the keyring daemon and the shell.
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &format!("-{}", self.session.id())])
-            .status();
-        let _ = self.session.wait();
-    }
-}
 
 struct World {
     simulator: BackgroundSimulator,
@@ -108,22 +56,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The demo, with win-eic-1's port 3389 answered by `xrdp`.
-fn scenario(xrdp: std::net::SocketAddr) -> Scenario {
-    let demo = include_str!("../../tests/scenarios/demo.toml");
-    let at = demo
-        .find("Name = \"win-eic-1\"")
-        .expect("win-eic-1 is in the demo");
-    let echo = "backends = { 3389 = \"echo\" }";
-    let offset = demo[at..].find(echo).expect("win-eic-1 echoes on 3389") + at;
-    let text = format!(
-        "{}backends = {{ 3389 = \"tcp:{xrdp}\" }}{}",
-        &demo[..offset],
-        &demo[offset + echo.len()..]
-    );
-    Scenario::from_toml_str(&text).expect("a valid scenario")
-}
-
 fn requirements() -> Result<(), String> {
     XrdpServer::available()?;
     for program in [
@@ -145,7 +77,8 @@ fn requirements() -> Result<(), String> {
 fn rdp_logs_in_to_xrdp_through_a_tunnel_with_the_decrypted_password_from_the_keyring() {
     requirements().expect("this test needs xrdp, FreeRDP, Xvfb and gnome-keyring (see .ci/run)");
     let xrdp = XrdpServer::start().expect("xrdp starts");
-    let simulator = BackgroundSimulator::start(scenario(xrdp.address())).expect("simulator starts");
+    let simulator =
+        BackgroundSimulator::start(demo_with_xrdp(xrdp.address())).expect("simulator starts");
     let instance = simulator
         .scenario()
         .instance_named("win-eic-1")

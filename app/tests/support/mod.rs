@@ -67,3 +67,79 @@ impl World {
         engine
     }
 }
+
+/// A private D-Bus session with an unlocked gnome-keyring, for as long as it lives.
+pub struct SecretService {
+    session: std::process::Child,
+    /// `DBUS_SESSION_BUS_ADDRESS` of the session.
+    pub address: String,
+}
+
+impl SecretService {
+    /// Starts the session with `home` as its user's home (its keyring lives there).
+    pub fn start(home: &Path) -> SecretService {
+        let runtime = home.join("run");
+        std::fs::create_dir_all(&runtime).unwrap();
+        std::fs::set_permissions(
+            &runtime,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let address_file = home.join("bus-address");
+        let script = format!(
+            "echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null && \
+             echo \"$DBUS_SESSION_BUS_ADDRESS\" > '{}' && exec sleep 900",
+            address_file.display()
+        );
+        let mut command = Command::new("dbus-run-session");
+        command
+            .args(["--", "sh", "-c", &script])
+            .env("HOME", home)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let session = command.spawn().expect("dbus-run-session starts");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let address = loop {
+            if let Ok(text) = std::fs::read_to_string(&address_file)
+                && !text.trim().is_empty()
+            {
+                break text.trim().to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no Secret Service within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        SecretService { session, address }
+    }
+}
+
+impl Drop for SecretService {
+    fn drop(&mut self) {
+        // The whole session: dbus-daemon, the keyring daemon and the shell.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.session.id())])
+            .status();
+        let _ = self.session.wait();
+    }
+}
+
+/// The demo, with win-eic-1's port 3389 answered by `xrdp`.
+pub fn demo_with_xrdp(xrdp: std::net::SocketAddr) -> Scenario {
+    let demo = include_str!("../../../tests/scenarios/demo.toml");
+    let at = demo
+        .find("Name = \"win-eic-1\"")
+        .expect("win-eic-1 is in the demo");
+    let echo = "backends = { 3389 = \"echo\" }";
+    let offset = demo[at..].find(echo).expect("win-eic-1 echoes on 3389") + at;
+    let text = format!(
+        "{}backends = {{ 3389 = \"tcp:{xrdp}\" }}{}",
+        &demo[..offset],
+        &demo[offset + echo.len()..]
+    );
+    Scenario::from_toml_str(&text).expect("a valid scenario")
+}
