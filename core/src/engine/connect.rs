@@ -12,6 +12,7 @@
 //! Manager route whose verdict is ready (else one that might work), as the route ranking says.
 
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::time::SystemTime;
 
 use aws_config::SdkConfig;
@@ -29,6 +30,7 @@ use crate::route::{Method, Purpose, RouteReport, Verdict};
 use crate::ssm::proto::TerminalSize;
 use crate::ssm::session::ShellExit;
 use crate::ssm::session::{DataChannelConnector, SessionConfig, SsmSessionApi};
+use crate::store::AppSettings;
 use crate::tunnel::{Route, TunnelId, TunnelTarget};
 
 /// Opens a listener tunnel; the tunnel shows in the snapshot whether this succeeds or not.
@@ -345,7 +347,21 @@ async fn ssm_route(
         remote_port,
         api,
         config,
+        ssm_pool_size(shared).await,
     ))
+}
+
+/// How many Session Manager sessions one tunnel's connections are spread over: the app
+/// setting, read now, so a change applies to the next tunnel opened.
+async fn ssm_pool_size(shared: &Shared) -> NonZeroUsize {
+    let size = match shared.store.clone() {
+        // Reading the store checks its files on disk: off the async threads.
+        Some(store) => tokio::task::spawn_blocking(move || store.settings().ssm_pool_size)
+            .await
+            .unwrap_or_else(|_| AppSettings::default().ssm_pool_size),
+        None => AppSettings::default().ssm_pool_size,
+    };
+    NonZeroUsize::new(size.into()).unwrap_or(NonZeroUsize::MIN)
 }
 
 /// What a Session Manager session needs: the name of the first profile whose configuration

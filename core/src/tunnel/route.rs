@@ -4,10 +4,12 @@
 //! else: for EIC, the signed request's parameters, the [`Connector`] (proxy, CA bundles) and the
 //! profile's credentials provider. The engine builds it from the inventory snapshot; tests build
 //! it pointing at a local endpoint. For Session Manager, the route holds the profile's control
-//! plane and the data channel's settings; in listener mode every connection is one stream of a
-//! single port-forwarding session, started with the first connection and ended when the route
-//! is dropped (the tunnel closed); in stdio mode the one connection is an `AWS-StartSSHSession`.
+//! plane and the data channel's settings; in listener mode every connection is one stream of
+//! a port-forwarding session — up to N sessions, started as connections need them, since one
+//! session moves about 1 MB/s (`PortSessionPool`) — ended when the route is dropped (the tunnel
+//! closed); in stdio mode the one connection is an `AWS-StartSSHSession`.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -22,8 +24,8 @@ use crate::eic::{
     TunnelWebSocket,
 };
 use crate::ssm::session::{
-    PortSession, SessionConfig, SessionState, SessionStats, SessionStream, SsmSessionApi,
-    StreamError, run_stdio,
+    PoolError, PortSession, PortSessionPool, SessionConfig, SessionState, SessionStats,
+    SessionStream, SsmSessionApi, StreamError, run_stdio,
 };
 
 /// How a tunnel reaches its instance.
@@ -59,107 +61,113 @@ pub struct SsmRoute {
     remote_host: Option<String>,
     api: Arc<SsmSessionApi>,
     config: SessionConfig,
-    /// The listener's port-forwarding session, started by its first connection. Dropping it
-    /// (with the route, when the tunnel closes) ends the session.
-    session: tokio::sync::Mutex<Option<PortSession>>,
-    /// What the tunnels panel shows of the session: resuming, resumes, RTT.
-    link: std::sync::Mutex<SsmLink>,
+    /// The listener's port-forwarding sessions: started as connections need them, up to
+    /// `sessions` of them, and ended when the route is dropped (the tunnel closed).
+    pool: tokio::sync::OnceCell<PortSessionPool<SsmSessionApi>>,
+    /// How many sessions the listener's connections are spread over.
+    sessions: NonZeroUsize,
+    /// What the tunnels panel shows of the sessions: resuming, resumes, RTT.
+    link: Arc<std::sync::Mutex<SsmLink>>,
 }
 
-/// The listener session's link to Session Manager as a status display sees it. Kept apart from
-/// `session`, whose lock is held while a session starts, so a report never waits for AWS.
+/// The listener's sessions as a status display sees them. Kept apart from the pool, whose lock
+/// is held while a session starts, so a report never waits for AWS.
 #[derive(Default)]
 struct SsmLink {
-    /// The current session's counters and state.
-    stats: Option<Box<dyn Fn() -> SessionStats + Send + Sync>>,
-    /// Resumes of the sessions before the current one.
+    /// Each live session's counters and state.
+    sessions: Vec<Box<dyn Fn() -> SessionStats + Send + Sync>>,
+    /// Resumes of the sessions that have ended.
     earlier_resumes: u32,
-    /// Called whenever the session's state changes (lost, resuming, open again).
+    /// Called whenever a session's state changes (lost, resuming, open again).
     on_change: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for SsmLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SsmLink")
+            .field("sessions", &self.sessions.len())
             .field("earlier_resumes", &self.earlier_resumes)
             .finish_non_exhaustive()
     }
 }
 
 impl SsmRoute {
-    /// A stream of the listener's session, starting the session first if there is none (or
-    /// it has ended).
+    /// A stream for one local connection, on one of the listener's sessions (the pool starts
+    /// one when none can take it).
     async fn open_stream(&self) -> Result<SessionStream, TunnelError> {
-        let mut session = self.session.lock().await;
-        if let Some(open) = session.as_ref() {
-            match open.open_stream().await {
-                Ok(stream) => return Ok(stream),
-                // It ended (timed out, terminated elsewhere): start a new one below.
-                Err(StreamError::Closed(_)) => *session = None,
-                Err(error) => return Err(TunnelError::Ssm(error.to_string())),
-            }
+        let pool = self.pool.get_or_init(|| async { self.new_pool() }).await;
+        match pool.open_stream().await {
+            // The session ended (timed out, terminated elsewhere) as the stream was asked
+            // for; the pool drops it, and a second ask starts another.
+            Err(PoolError::Stream(StreamError::Closed(_))) => pool.open_stream().await,
+            opened => opened,
         }
-        let started = PortSession::start(
+        .map_err(|e| TunnelError::Ssm(e.to_string()))
+    }
+
+    fn new_pool(&self) -> PortSessionPool<SsmSessionApi> {
+        let link = self.link.clone();
+        PortSessionPool::new(
             self.api.clone(),
             &self.instance_id,
             self.port,
             self.remote_host.clone(),
             self.config.clone(),
+            self.sessions,
         )
-        .await
-        .map_err(|e| TunnelError::Ssm(e.to_string()))?;
-        let stream = started
-            .open_stream()
-            .await
-            .map_err(|e| TunnelError::Ssm(e.to_string()))?;
-        self.follow(&started);
-        *session = Some(started);
-        Ok(stream)
-    }
-
-    /// Makes `session` the one [`SsmRoute::health`] reports, and calls the route's change
-    /// hook whenever its state changes (until the session ends).
-    fn follow(&self, session: &PortSession) {
-        let mut link = self.link.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(previous) = link.stats.take() {
-            link.earlier_resumes += previous().resumes;
-        }
-        link.stats = Some(Box::new(session.stats_reader()));
-        if let Some(on_change) = link.on_change.clone() {
-            let mut state = session.state();
-            tokio::spawn(async move {
-                while state.changed().await.is_ok() {
-                    on_change();
-                }
-            });
-        }
+        .on_start(Box::new(move |session| follow(&link, session)))
     }
 
     fn health(&self) -> LinkHealth {
-        let link = self.link.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(stats) = link.stats.as_ref().map(|read| read()) else {
-            return LinkHealth {
-                resumes: link.earlier_resumes,
-                ..LinkHealth::default()
+        let mut link = self.link.lock().unwrap_or_else(|p| p.into_inner());
+        let mut health = LinkHealth::default();
+        let mut ended = 0;
+        link.sessions.retain(|read| {
+            let stats = read();
+            if matches!(stats.state, SessionState::Closed(_)) {
+                ended += stats.resumes;
+                return false;
+            }
+            health.resuming |= matches!(stats.state, SessionState::Resuming { .. });
+            health.resumes += stats.resumes;
+            health.rtt = match (health.rtt, stats.rtt) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
             };
-        };
-        LinkHealth {
-            resuming: matches!(stats.state, SessionState::Resuming { .. }),
-            resumes: link.earlier_resumes + stats.resumes,
-            rtt: stats.rtt,
-        }
+            true
+        });
+        link.earlier_resumes += ended;
+        health.resumes += link.earlier_resumes;
+        health
+    }
+}
+
+/// Makes `session` one that [`SsmRoute::health`] reports, and calls the route's change hook
+/// whenever its state changes (until the session ends).
+fn follow(link: &std::sync::Mutex<SsmLink>, session: &PortSession) {
+    let mut link = link.lock().unwrap_or_else(|p| p.into_inner());
+    link.sessions.push(Box::new(session.stats_reader()));
+    if let Some(on_change) = link.on_change.clone() {
+        let mut state = session.state();
+        tokio::spawn(async move {
+            while state.changed().await.is_ok() {
+                on_change();
+            }
+        });
     }
 }
 
 impl Route {
     /// A Session Manager route to `port` on `instance_id`, through `api` (the profile's control
-    /// plane) with `config` (data channel connector, timeouts).
+    /// plane) with `config` (data channel connector, timeouts), its connections spread over up
+    /// to `sessions` sessions.
     pub fn ssm(
         profile: impl Into<String>,
         instance_id: impl Into<String>,
         port: u16,
         api: SsmSessionApi,
         config: SessionConfig,
+        sessions: NonZeroUsize,
     ) -> Self {
         Self::Ssm(SsmRoute {
             profile: profile.into(),
@@ -168,7 +176,8 @@ impl Route {
             remote_host: None,
             api: Arc::new(api),
             config,
-            session: tokio::sync::Mutex::new(None),
+            pool: tokio::sync::OnceCell::new(),
+            sessions,
             link: Default::default(),
         })
     }

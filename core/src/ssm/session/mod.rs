@@ -68,7 +68,7 @@ pub use config::SessionConfig;
 pub use connect::{ConnectError, DataChannelConnector};
 pub use error::SessionError;
 pub use plane::StreamError;
-pub use pool::{PoolError, PortSessionPool};
+pub use pool::{PoolError, PortSessionPool, SessionObserver};
 pub use port::PortSession;
 pub use shell::{ShellExit, run_shell};
 pub use state::{SessionEnd, SessionState, SessionStats};

@@ -30,7 +30,23 @@ pub struct PortSessionPool<A> {
     config: SessionConfig,
     max_sessions: NonZeroUsize,
     sessions: Mutex<Vec<PortSession>>,
+    /// Told of each session the pool starts (a status display follows its state).
+    on_start: Option<SessionObserver>,
 }
+
+impl<A> std::fmt::Debug for PortSessionPool<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortSessionPool")
+            .field("target", &self.target)
+            .field("port", &self.port)
+            .field("remote_host", &self.remote_host)
+            .field("max_sessions", &self.max_sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// See [`PortSessionPool::on_start`].
+pub type SessionObserver = Box<dyn Fn(&PortSession) + Send + Sync>;
 
 impl<A: SessionApi> PortSessionPool<A> {
     /// A pool for `target:port` (or `remote_host:port` via `target`); no session is started
@@ -51,7 +67,14 @@ impl<A: SessionApi> PortSessionPool<A> {
             config,
             max_sessions,
             sessions: Mutex::new(Vec::new()),
+            on_start: None,
         }
+    }
+
+    /// Calls `observer` with each session the pool starts, before its first stream opens.
+    pub fn on_start(mut self, observer: SessionObserver) -> Self {
+        self.on_start = Some(observer);
+        self
     }
 
     /// A stream for one local connection, on the session chosen as described above. It is
@@ -74,6 +97,9 @@ impl<A: SessionApi> PortSessionPool<A> {
                     self.config.clone(),
                 )
                 .await?;
+                if let Some(observer) = &self.on_start {
+                    observer(&session);
+                }
                 sessions.push(session);
                 sessions.len() - 1
             }
