@@ -30,7 +30,6 @@ use anyhow::anyhow;
 use bastionless_core::engine::{Command, ConnectHow, Engine, Snapshot};
 use bastionless_core::inventory::HostKey;
 use bastionless_core::store::{Favorite, Store, StoreError};
-use bastionless_core::tunnel::{ConnectionCap, TunnelSettings};
 
 use action::{Action, ConnectAs};
 use dialogs::{ForwardDialog, RouteExplainer};
@@ -184,13 +183,7 @@ impl BastionlessApp {
                     return;
                 };
                 let engine = self.engine.handle();
-                let tunnels = TunnelSettings {
-                    max_connections_per_endpoint: ConnectionCap::new(usize::from(
-                        settings.eic_connection_cap,
-                    ))
-                    .unwrap_or_default(),
-                    ..self.engine.tunnel_settings()
-                };
+                let tunnels = self.engine.tunnel_settings().with_app_settings(&settings);
                 self.settings.saving(in_background(ctx, move || {
                     store.set_settings(settings)?;
                     engine.send(Command::ConfigureTunnels(tunnels));

@@ -241,7 +241,14 @@ impl Engine {
         let audit = Arc::new(TunnelAudit::new(
             config.audit_file.clone().map(AuditLog::at),
         ));
-        let tunnels = Tunnels::start(runtime.handle(), TunnelSettings::default(), {
+        // The saved EIC connection cap applies from the start, not only once Settings are saved.
+        let tunnel_settings = config
+            .store
+            .as_ref()
+            .map_or_else(TunnelSettings::default, |store| {
+                TunnelSettings::default().with_app_settings(&store.settings())
+            });
+        let tunnels = Tunnels::start(runtime.handle(), tunnel_settings, {
             let publisher = publisher.clone();
             let audit = audit.clone();
             move |report| {

@@ -65,6 +65,18 @@ pub struct TunnelSettings {
     pub max_tunnel_duration: Option<MaxTunnelDuration>,
 }
 
+impl TunnelSettings {
+    /// These settings with what the user saved in the app settings (the EIC connection cap;
+    /// an out-of-range stored cap keeps the default).
+    pub fn with_app_settings(self, app: &crate::store::AppSettings) -> Self {
+        Self {
+            max_connections_per_endpoint: ConnectionCap::new(usize::from(app.eic_connection_cap))
+                .unwrap_or_default(),
+            ..self
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

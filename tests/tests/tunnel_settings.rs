@@ -1,7 +1,8 @@
-//! A Session Manager tunnel spreads its parallel connections over several sessions, as many as
-//! the app setting allows: one session moves about 1 MB/s, so parallel connections only add up
-//! when they ride sessions of their own. Through the real engine against the simulator; each
-//! connection carries sshd's banner from the instance.
+//! Tunnels as the saved app settings shape them, through the real engine against the
+//! simulator. A Session Manager tunnel spreads its parallel connections over several sessions,
+//! as many as the setting allows: one session moves about 1 MB/s, so parallel connections only
+//! add up when they ride sessions of their own (each connection here carries sshd's banner).
+//! The saved EIC connection cap applies from the engine's start.
 
 use std::io::Read as _;
 use std::net::TcpStream;
@@ -89,4 +90,29 @@ fn four_parallel_connections_ride_four_sessions_by_default() {
 fn the_pool_size_setting_caps_the_sessions_of_a_tunnel() {
     assert_eq!(sessions_for(4, 2), 2);
     assert_eq!(sessions_for(3, 1), 1);
+}
+
+#[test]
+fn the_saved_eic_connection_cap_applies_from_the_start() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = Store::open(dir.path()).expect("a store");
+    store
+        .set_settings(AppSettings {
+            eic_connection_cap: 3,
+            ..AppSettings::default()
+        })
+        .expect("settings saved");
+    let files = AwsFiles::at(
+        dir.path().join("no-config"),
+        dir.path().join("no-credentials"),
+    );
+    let engine = Engine::start(EngineConfig {
+        store: Some(store),
+        ..EngineConfig::new(files)
+    })
+    .expect("engine starts");
+    assert_eq!(
+        engine.tunnel_settings().max_connections_per_endpoint.get(),
+        3
+    );
 }
