@@ -245,3 +245,53 @@ fn connect_from_the_engine_opens_a_loopback_tunnel_and_runs_ssh_in_the_terminal(
     );
     assert!(args.contains(&format!("\n{}\n", local.port())), "{args}");
 }
+
+/// The exported blocks log in as `bastionless ssh` would: a user set in the host's settings
+/// (in the store the CLI shares with the window) wins over the guess from the image.
+#[test]
+fn the_exported_user_follows_the_host_settings() {
+    use bastionless_core::eic::guess_os_user;
+    use bastionless_core::store::{HostSettings, Store};
+
+    let world = World::start();
+    let config_dir = tempfile::tempdir().unwrap();
+    let host = world.engine().snapshot().find_hosts("web-eic-1")[0].clone();
+    Store::open(config_dir.path())
+        .unwrap()
+        .set_host_settings(
+            &(&host.key()).into(),
+            HostSettings {
+                user: Some("deploy".to_owned()),
+                ..HostSettings::default()
+            },
+        )
+        .unwrap();
+    let export = |config: Option<&Path>| {
+        let empty = world.data.path().join("no-settings");
+        let output = world
+            .bastionless_command(&["ssh-config"])
+            .env("BASTIONLESS_CONFIG_DIR", config.unwrap_or(&empty))
+            .output()
+            .expect("bastionless runs");
+        assert!(output.status.success(), "stderr:\n{}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    let block = |text: &str| -> String {
+        let start = text
+            .find(&format!("Host web-eic-1 {}", host.instance_id))
+            .expect("web-eic-1 is exported");
+        text[start..].split("\n\n").next().unwrap().to_owned()
+    };
+    let guessed = guess_os_user(&host, None);
+    assert_ne!(guessed, "deploy");
+    let without_settings = block(&export(None));
+    assert!(
+        without_settings.contains(&format!("    User {guessed}\n")),
+        "the image's user without settings: {without_settings}"
+    );
+    let with_settings = block(&export(Some(config_dir.path())));
+    assert!(
+        with_settings.contains("    User deploy\n"),
+        "{with_settings}"
+    );
+}

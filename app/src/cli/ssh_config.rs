@@ -10,8 +10,8 @@
 use crate::aws_source::AwsSource;
 use crate::cli::target;
 use anyhow::Context as _;
-use bastionless_core::eic::guess_os_user;
 use bastionless_core::inventory::Host;
+use bastionless_core::launch::settings::{LaunchAsk, LaunchPlan};
 use bastionless_core::launch::ssh_config::{
     BlockSettings, IncludeAdded, add_include, include_line, render_include, write_atomically,
 };
@@ -44,7 +44,7 @@ pub struct SshConfigArgs {
 }
 
 pub fn run(args: &SshConfigArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
-    let (_engine, snapshot) = target::inventory(source, args.region.as_deref())?;
+    let (engine, snapshot) = target::inventory(source, args.region.as_deref())?;
     let hosts: Vec<&Host> = snapshot
         .hosts
         .iter()
@@ -59,7 +59,14 @@ pub fn run(args: &SshConfigArgs, source: &AwsSource) -> anyhow::Result<ExitCode>
     let known_hosts =
         known_hosts_file().context("could not prepare Bastionless's known_hosts file")?;
     let text = render_include(&hosts, &known_hosts, |host| BlockSettings {
-        user: guess_os_user(host, None),
+        // The user `bastionless ssh HOST` logs in as: the host's setting, the app's default
+        // users, else the guess from the image.
+        user: LaunchPlan::new(
+            host,
+            &engine.launch_settings(&host.key()),
+            &LaunchAsk::default(),
+        )
+        .user,
         proxy_command: proxy.clone(),
     });
     for (profile, error) in snapshot.failed_profiles() {
