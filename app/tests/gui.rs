@@ -1,6 +1,9 @@
 //! The window, run headless against the simulator and driven through its accessibility tree the
 //! way a screen reader would: cells are found by their text, the search field by its label.
 
+#[path = "support/gui.rs"]
+mod gui_support;
+
 use bastionless::ui::BastionlessApp;
 use bastionless_core::engine::{Engine, EngineConfig, Snapshot};
 use bastionless_core::profiles::AwsFiles;
@@ -8,6 +11,7 @@ use bastionless_sim::{BackgroundSimulator, Scenario};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use gui_support::shown;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,10 +34,6 @@ fn harness_for(engine: Engine, rows: usize) -> Harness<'static, BastionlessApp> 
     Harness::builder()
         .with_size([1280.0, height])
         .build_eframe(|cc| BastionlessApp::new(engine, &cc.egui_ctx))
-}
-
-fn shown(harness: &Harness<'_, BastionlessApp>, text: &str) -> bool {
-    harness.query_all_by_label(text).next().is_some()
 }
 
 #[test]

@@ -6,19 +6,19 @@
 //! `TERMINAL` and `XDG_DATA_HOME` are set once for the whole process (before any engine starts),
 //! so these tests live in a binary of their own.
 
+#[path = "support/gui.rs"]
+mod gui_support;
+
 use bastionless::ui::BastionlessApp;
 use bastionless_core::engine::{Engine, EngineConfig, Snapshot};
 use bastionless_core::profiles::AwsFiles;
 use bastionless_sim::{BackgroundSimulator, Scenario};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable};
+use gui_support::{TIMEOUT, shown_containing as shown, step_until};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-
-use std::time::{Duration, Instant};
-
-const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A directory with the terminal script (which appends its arguments, one run per line, to
 /// `terminal.log` and exits), set as `$TERMINAL`, and Bastionless's data directory.
@@ -71,37 +71,6 @@ fn demo_window(
         .build_eframe(|cc| BastionlessApp::new(engine, &cc.egui_ctx));
     harness.run();
     (harness, snapshot)
-}
-
-/// Steps the window (the engine works on its own threads) until `done`, or fails saying `what`.
-fn step_until(
-    harness: &mut Harness<'_, BastionlessApp>,
-    what: &str,
-    done: impl Fn(&Harness<'_, BastionlessApp>) -> bool,
-) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !done(harness) {
-        if Instant::now() > deadline {
-            let labels: Vec<String> = harness
-                .query_all_by(|_| true)
-                .map(|node| {
-                    format!(
-                        "{:?}:{:?}:{:?}",
-                        node.accesskit_node().role(),
-                        node.accesskit_node().label(),
-                        node.accesskit_node().value()
-                    )
-                })
-                .collect();
-            panic!("timed out waiting until {what}; the window shows {labels:?}");
-        }
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn shown(harness: &Harness<'_, BastionlessApp>, text: &str) -> bool {
-    harness.query_all_by_label_contains(text).next().is_some()
 }
 
 #[test]

@@ -4,6 +4,9 @@
 //! palette's recent connections (made again with one pick) and ★ (the same favorite as the
 //! table's star).
 
+#[path = "support/gui.rs"]
+mod gui_support;
+
 use bastionless::ui::BastionlessApp;
 use bastionless_core::engine::{Engine, EngineConfig, Snapshot};
 use bastionless_core::inventory::{Host, HostKey};
@@ -14,10 +17,9 @@ use bastionless_sim::{BackgroundSimulator, Scenario};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable};
+use gui_support::{TIMEOUT, shown, shown_containing, step_until};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The demo inventory in a window that keeps `store`, tall enough for every row.
 fn window_with_store(
@@ -36,29 +38,6 @@ fn window_with_store(
         .build_eframe(|cc| BastionlessApp::new(engine, &cc.egui_ctx).with_store(Some(store)));
     harness.run();
     (harness, snapshot)
-}
-
-/// Steps the window (the store writes and the engine work on other threads) until `done`.
-fn step_until(
-    harness: &mut Harness<'_, BastionlessApp>,
-    what: &str,
-    done: impl Fn(&Harness<'_, BastionlessApp>) -> bool,
-) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !done(harness) {
-        assert!(Instant::now() < deadline, "{what} did not happen in time");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    harness.run();
-}
-
-fn shown(harness: &Harness<'_, BastionlessApp>, text: &str) -> bool {
-    harness.query_all_by_label(text).next().is_some()
-}
-
-fn shown_containing(harness: &Harness<'_, BastionlessApp>, text: &str) -> bool {
-    harness.query_all_by_label_contains(text).next().is_some()
 }
 
 /// Replaces the text of the field labelled `label`.
@@ -132,6 +111,7 @@ fn settings_are_checked_inline_then_saved_to_the_store_and_applied_at_once() {
         !h.query_all_by_role_and_label(Role::Button, "Save")
             .any(|_| true)
     });
+    harness.run();
 
     let saved = std::fs::read_to_string(&file).expect("settings.toml written");
     assert!(saved.contains("xterm -e {command}"), "{saved}");
@@ -196,6 +176,7 @@ fn host_settings_are_saved_per_account_and_instance_and_shown_again() {
     step_until(&mut harness, "the save", |h| {
         !shown(h, "Settings for web-eic-1")
     });
+    harness.run();
 
     let expected = HostSettings {
         user: Some("ubuntu".into()),
@@ -287,6 +268,7 @@ fn the_palette_repeats_a_recent_connection_and_stars_a_host() {
                 && matches!(t.local, LocalEnd::Listener(_))
         })
     });
+    harness.run();
     assert!(
         shown(&harness, "app-ssm-1:22"),
         "the tunnels panel lists it"

@@ -6,6 +6,9 @@
 //!
 //! A binary of its own: the MFA prompt and `$BROWSER` are process-wide.
 
+#[path = "support/gui.rs"]
+mod gui_support;
+
 use bastionless::ui::BastionlessApp;
 use bastionless_core::engine::{
     Engine, EngineConfig, ProfileState, ProfileStatus, SignInState, Snapshot,
@@ -15,25 +18,9 @@ use bastionless_sim::{Scenario, Simulator};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable};
-use std::time::{Duration, Instant};
+use gui_support::step_until;
 
-const TIMEOUT: Duration = Duration::from_secs(60);
 const SERIAL: &str = "arn:aws:iam::111122223333:mfa/alice";
-
-fn step_until(
-    harness: &mut Harness<'_, BastionlessApp>,
-    what: &str,
-    done: impl Fn(&Harness<'_, BastionlessApp>) -> bool,
-) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !done(harness) {
-        assert!(Instant::now() < deadline, "{what} did not happen in time");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // A step, not `run`: a refresh under way keeps a spinner turning.
-    harness.step();
-}
 
 fn profile<'a>(snapshot: &'a Snapshot, name: &str) -> Option<&'a ProfileStatus> {
     snapshot.profiles.iter().find(|p| p.name == name)

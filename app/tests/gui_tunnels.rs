@@ -4,6 +4,9 @@
 //! again with one resume — while the same local connection keeps working — and the round-trip
 //! time Session Manager's acknowledgements measure.
 
+#[path = "support/gui.rs"]
+mod gui_support;
+
 use bastionless::ui::BastionlessApp;
 use bastionless_core::engine::{Engine, EngineConfig};
 use bastionless_core::profiles::AwsFiles;
@@ -12,29 +15,9 @@ use bastionless_sim::{FaultRule, Scenario, Simulator};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable};
+use gui_support::{TIMEOUT, shown, step_until};
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
-
-const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn step_until(
-    harness: &mut Harness<'_, BastionlessApp>,
-    what: &str,
-    done: impl Fn(&Harness<'_, BastionlessApp>) -> bool,
-) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !done(harness) {
-        assert!(Instant::now() < deadline, "{what} did not happen in time");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // A step, not `run`: a refresh under way keeps a spinner turning.
-    harness.step();
-}
-
-fn shown(harness: &Harness<'_, BastionlessApp>, text: &str) -> bool {
-    harness.query_all_by_label(text).next().is_some()
-}
+use std::time::Duration;
 
 /// Reads until `want` bytes arrived (or the peer stopped sending).
 fn read_some(stream: &mut std::net::TcpStream, want: usize) -> Vec<u8> {
