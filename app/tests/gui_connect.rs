@@ -1,7 +1,8 @@
 //! Connecting from the window, against the simulator: a double-click (and Enter after a palette
 //! pick) sends the host's default Connect, whose terminal is a script here that records what it
-//! was asked to run; the tunnel then shows in the tunnels panel with the bytes that cross it,
-//! and Close ends it.
+//! was asked to run; with ssh set to reach the host through a port on 127.0.0.1, the tunnel
+//! then shows in the tunnels panel with the bytes that cross it, and Close ends it. (The
+//! default, a ProxyCommand, is followed end to end in `ssh_config_e2e.rs`.)
 //!
 //! `TERMINAL` and `XDG_DATA_HOME` are set once for the whole process (before any engine starts),
 //! so these tests live in a binary of their own.
@@ -12,6 +13,7 @@ mod gui_support;
 use bastionless::ui::BastionlessApp;
 use bastionless_core::engine::{Engine, EngineConfig, Snapshot};
 use bastionless_core::profiles::AwsFiles;
+use bastionless_core::store::{AppSettings, SshVia, Store};
 use bastionless_sim::{BackgroundSimulator, Scenario};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable};
@@ -52,11 +54,27 @@ fn terminal_log() -> String {
     std::fs::read_to_string(fake_terminal().join("terminal.log")).unwrap_or_default()
 }
 
+/// The window over `simulator`, its ssh set to reach the host through a port on 127.0.0.1
+/// (the `ssh_via` setting; the default, a ProxyCommand, opens no tunnel in the window's
+/// engine), so the tunnel shows in the tunnels panel.
 fn demo_window(
     simulator: &BackgroundSimulator,
 ) -> (Harness<'static, BastionlessApp>, Arc<Snapshot>) {
     let files = AwsFiles::at(simulator.config_file(), simulator.credentials_file());
-    let engine = Engine::start(EngineConfig::new(files)).expect("engine starts");
+    // Beside the terminal script, kept as it is for the process.
+    let dir = tempfile::tempdir_in(fake_terminal())
+        .expect("a directory")
+        .keep();
+    let store = Store::open(dir).expect("a store");
+    store
+        .set_settings(AppSettings {
+            ssh_via: Some(SshVia::LoopbackPort),
+            ..AppSettings::default()
+        })
+        .expect("settings saved");
+    let mut config = EngineConfig::new(files);
+    config.store = Some(store);
+    let engine = Engine::start(config).expect("engine starts");
     let snapshot = engine.wait_until(TIMEOUT, |s| !s.refreshing);
     assert!(
         !snapshot.refreshing,

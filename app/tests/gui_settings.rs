@@ -260,7 +260,8 @@ fn the_palette_repeats_a_recent_connection_and_stars_a_host() {
     harness
         .get_by_label_contains("↺ app-ssm-1 (forward:22)")
         .click();
-    harness.run();
+    // A step, not `run`: the tunnel it opens changes the snapshot while the window settles.
+    harness.step();
     step_until(&mut harness, "the forward from the recent entry", |h| {
         h.state().engine().snapshot().tunnels.iter().any(|t| {
             t.target.host == app.key()
@@ -268,11 +269,9 @@ fn the_palette_repeats_a_recent_connection_and_stars_a_host() {
                 && matches!(t.local, LocalEnd::Listener(_))
         })
     });
-    harness.run();
-    assert!(
-        shown(&harness, "app-ssm-1:22"),
-        "the tunnels panel lists it"
-    );
+    step_until(&mut harness, "the tunnels panel lists it", |h| {
+        shown(h, "app-ssm-1:22")
+    });
 
     harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::K);
     harness.run();

@@ -156,6 +156,8 @@ fn per_host_and_app_settings_change_the_ssh_that_is_launched_and_a_real_login_fo
     store
         .set_settings(AppSettings {
             terminal_template: Some(recording_template(scratch.path(), &recorded)),
+            // Not the default (a ProxyCommand): the tunnel shows in the engine's list.
+            ssh_via: Some(SshVia::LoopbackPort),
             ..AppSettings::default()
         })
         .unwrap();

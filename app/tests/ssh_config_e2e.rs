@@ -2,8 +2,8 @@
 //! --add-include` writes the Host blocks and the Include line, then `scp` and `rsync` reach
 //! the simulator's sshd by the host's Name tag alone; host keys pinned by instance id keep two
 //! instances with the same private IP apart; and the engine's `Command::Connect` (the GUI's
-//! double-click) opens a loopback tunnel and runs ssh in "the user's terminal" — a stand-in
-//! named by `$TERMINAL` that runs the command it is given.
+//! double-click) runs ssh in "the user's terminal" — a stand-in named by `$TERMINAL` that runs
+//! the command it is given — through a ProxyCommand by default, or a loopback tunnel.
 
 use bastionless_core::engine::{Command as EngineCommand, ConnectHow, NoticeLevel};
 use sha2::{Digest, Sha256};
@@ -165,12 +165,24 @@ fn two_instances_with_the_same_private_ip_in_different_vpcs_keep_their_own_host_
     );
 }
 
+/// The engine's Connect (the window's double-click) runs ssh in "the user's terminal": by
+/// default through `-o ProxyCommand="bastionless proxy <instance id> --profile … --region …"`,
+/// with no tunnel of the engine's own (the proxy process records it in the audit log); with the
+/// `ssh_via` setting at a loopback port, through a tunnel on 127.0.0.1 that closes itself after
+/// the login. Both log in to the simulator's sshd.
+///
+/// The engine runs in this test process, so the ProxyCommand names this test binary as "the
+/// bastionless program"; the terminal stand-in swaps that one path for the real `bastionless`
+/// and leaves every other word of the launched command line as the engine wrote it.
 #[test]
-fn connect_from_the_engine_opens_a_loopback_tunnel_and_runs_ssh_in_the_terminal() {
+fn connect_from_the_engine_runs_ssh_in_the_terminal_by_proxy_command_or_on_a_loopback_port() {
+    use bastionless_core::store::{AppSettings, SshVia, Store};
+
     let world = World::start();
     let scratch = tempfile::tempdir().unwrap();
     let out = scratch.path().join("terminal-output");
     let args_file = scratch.path().join("terminal-args");
+    let this_test = std::env::current_exe().unwrap();
     // A terminal as `$TERMINAL` runs one: `PROGRAM -e COMMAND…`. This one records its arguments
     // and runs the command without a person at it (so the remote command and BatchMode are
     // added, and first use accepts the host key).
@@ -178,9 +190,13 @@ fn connect_from_the_engine_opens_a_loopback_tunnel_and_runs_ssh_in_the_terminal(
     std::fs::write(
         &terminal,
         format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nshift\nexec \"$@\" -o BatchMode=yes -o StrictHostKeyChecking=accept-new echo connected-in-terminal > '{}' 2>&1\n",
-            args_file.display(),
-            out.display()
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{args}'\nshift\n\
+             for word do\n  shift\n  case \"$word\" in ProxyCommand=*) word=$(printf '%s' \"$word\" | sed 's#{test}#{real}#g') ;; esac\n  set -- \"$@\" \"$word\"\ndone\n\
+             exec \"$@\" -o BatchMode=yes -o StrictHostKeyChecking=accept-new echo connected-in-terminal > '{out}' 2>&1\n",
+            args = args_file.display(),
+            test = this_test.display(),
+            real = env!("CARGO_BIN_EXE_bastionless"),
+            out = out.display()
         ),
     )
     .unwrap();
@@ -192,37 +208,44 @@ fn connect_from_the_engine_opens_a_loopback_tunnel_and_runs_ssh_in_the_terminal(
         std::env::set_var("TERMINAL", &terminal);
         std::env::set_var("XDG_DATA_HOME", world.data.path());
     }
-
-    let engine = world.engine();
-    let host = engine.snapshot().find_hosts("web-eic-1")[0].key();
-    engine.send(EngineCommand::Connect {
-        host: host.clone(),
-        how: ConnectHow::Ssh,
-        route: bastionless_core::engine::RouteChoice::Auto,
-    });
-    let snapshot = engine.wait_until(Duration::from_secs(30), |s| !s.notices.is_empty());
-    let notice = snapshot.notices.last().expect("a notice");
-    assert_eq!(notice.level, NoticeLevel::Info, "{}", notice.text);
-    assert!(
-        notice.text.contains("opened in a terminal"),
-        "{}",
+    let store = Store::open(scratch.path().join("store")).unwrap();
+    let engine = world.engine_with_store(&store);
+    let web = engine.snapshot().find_hosts("web-eic-1")[0].clone();
+    let host = web.key();
+    let connect = || {
+        let seen = engine.snapshot().notices.last().map_or(0, |n| n.seq);
+        engine.send(EngineCommand::Connect {
+            host: host.clone(),
+            how: ConnectHow::Ssh,
+            route: bastionless_core::engine::RouteChoice::Auto,
+        });
+        let snapshot = engine.wait_until(Duration::from_secs(30), |s| {
+            s.notices.iter().any(|n| n.seq > seen)
+        });
+        let notice = snapshot.notices.last().expect("a notice").clone();
+        assert_eq!(notice.level, NoticeLevel::Info, "{}", notice.text);
+        assert!(
+            notice.text.contains("opened in a terminal"),
+            "{}",
+            notice.text
+        );
         notice.text
-    );
-    // The listener's address, from the notice (the tunnel may already have closed itself).
-    let local: std::net::SocketAddr = notice
-        .text
-        .rsplit(" on ")
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {:?}", notice.text));
-    assert!(local.ip().is_loopback());
+    };
+    let terminal_said = || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let said = std::fs::read_to_string(&out).unwrap_or_default();
+            if said.ends_with("connected-in-terminal\n") || std::time::Instant::now() > deadline {
+                return said;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
 
-    // ssh ran in the terminal through that tunnel, then the tunnel closed itself.
-    let closed = engine.wait_until(Duration::from_secs(30), |s| {
-        s.tunnels.iter().all(|t| t.target.host != host)
-    });
-    assert!(closed.tunnels.iter().all(|t| t.target.host != host));
-    let said = std::fs::read_to_string(&out).unwrap_or_default();
+    // The default: a ProxyCommand, and no tunnel in this engine.
+    let notice = connect();
+    assert!(notice.contains("through EIC by a ProxyCommand"), "{notice}");
+    let said = terminal_said();
     assert!(said.ends_with("\nconnected-in-terminal\n"), "{said}");
     // The window's title, then ssh recording the key under the instance id.
     assert!(
@@ -235,6 +258,71 @@ fn connect_from_the_engine_opens_a_loopback_tunnel_and_runs_ssh_in_the_terminal(
     );
     let args = std::fs::read_to_string(&args_file).unwrap();
     assert!(args.starts_with("-e\nsh\n-c\n"), "{args}");
+    let proxy = args
+        .lines()
+        .find(|w| w.starts_with("ProxyCommand="))
+        .unwrap_or_else(|| panic!("no ProxyCommand in {args}"));
+    assert!(
+        proxy.starts_with("ProxyCommand=env ")
+            && proxy.contains("AWS_CONFIG_FILE=")
+            && proxy.ends_with(&format!(
+                " proxy {} --profile {} --region {} --port 22 --route eic",
+                host.instance_id, web.profile, web.region
+            )),
+        "the proxy names the instance, its profile and region: {proxy}"
+    );
+    assert!(!args.lines().any(|w| w == "-p"), "no local port: {args}");
+    assert!(
+        engine.snapshot().tunnels.is_empty(),
+        "the tunnel runs in ssh's proxy process, not in the engine"
+    );
+    // The proxy process recorded its tunnel in the audit log (it may finish just after ssh).
+    let audit = world.data.path().join("bastionless/audit.jsonl");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let record = loop {
+        let text = std::fs::read_to_string(&audit).unwrap_or_default();
+        if let Some(line) = text.lines().next() {
+            break serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the proxy wrote no audit record"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(record["host"], host.instance_id.as_str(), "{record}");
+    assert_eq!(record["route"], "eic", "{record}");
+    assert_eq!(record["end"], "ended", "{record}");
+    assert!(record["bytes_from_remote"].as_u64() > Some(0), "{record}");
+
+    // The setting: a tunnel on 127.0.0.1 in the engine, closed after the login.
+    store
+        .set_settings(AppSettings {
+            ssh_via: Some(SshVia::LoopbackPort),
+            ..AppSettings::default()
+        })
+        .unwrap();
+    std::fs::remove_file(&out).unwrap();
+    let notice = connect();
+    // The listener's address, from the notice (the tunnel may already have closed itself).
+    let local: std::net::SocketAddr = notice
+        .rsplit(" on ")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {notice:?}"));
+    assert!(local.ip().is_loopback());
+    // ssh ran in the terminal through that tunnel (the key pinned in the first login is
+    // known now), then the tunnel closed itself.
+    let said = terminal_said();
+    assert!(
+        said.ends_with("Bastionless\u{7}connected-in-terminal\n"),
+        "{said}"
+    );
+    let closed = engine.wait_until(Duration::from_secs(30), |s| {
+        s.tunnels.iter().all(|t| t.target.host != host)
+    });
+    assert!(closed.tunnels.iter().all(|t| t.target.host != host));
+    let args = std::fs::read_to_string(&args_file).unwrap();
     assert!(
         args.contains("ssh web-eic-1 — Bastionless\n"),
         "the title: {args}"
@@ -243,7 +331,11 @@ fn connect_from_the_engine_opens_a_loopback_tunnel_and_runs_ssh_in_the_terminal(
         args.contains(&format!("HostKeyAlias={}\n", host.instance_id)),
         "{args}"
     );
-    assert!(args.contains(&format!("\n{}\n", local.port())), "{args}");
+    assert!(!args.contains("ProxyCommand="), "{args}");
+    assert!(
+        args.contains(&format!("\n-p\n{}\n", local.port())),
+        "{args}"
+    );
 }
 
 /// The exported blocks log in as `bastionless ssh` would: a user set in the host's settings

@@ -295,3 +295,56 @@ fn bastionless_connect_logs_in_to_a_linux_host_with_ssh() {
         .unwrap();
     assert!(found.status.success(), "the host key was not pinned");
 }
+
+/// The ProxyCommand `bastionless ssh` and the app write names the instance id with its profile
+/// and region; that proxy scans that one account's region (one STS call, one
+/// DescribeInstances), not every profile's, and still logs in.
+#[test]
+fn a_proxy_named_by_instance_id_profile_and_region_scans_that_profile_alone() {
+    let world = World::start();
+    let engine = world.engine();
+    let web = engine.snapshot().find_hosts("web-eic-1")[0].clone();
+    let key = engine
+        .push_ssh_key_blocking(&web.key(), &world.login_user())
+        .expect("key pushed");
+    let calls = || {
+        (
+            world.simulator.calls("GetCallerIdentity"),
+            world.simulator.calls("DescribeInstances"),
+        )
+    };
+    let mut options = world.proxied_options(key.private_key_path(), &web.instance_id, "eic");
+    let proxy = options.pop().unwrap();
+    options.push(format!(
+        "{proxy} --profile {} --region {}",
+        web.profile, web.region
+    ));
+    let before = calls();
+    let output = world
+        .command("ssh")
+        .args(&options)
+        .args([
+            &format!("{}@{}", world.login_user(), web.instance_id),
+            "echo",
+            "ok",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "stderr:\n{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "ok\n");
+    let after = calls();
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (1, 1),
+        "one profile identified, one region listed"
+    );
+
+    // A profile that does not exist is named as such, not as a missing host.
+    let output = world.bastionless(&["doctor", &web.instance_id, "--profile", "no-such-profile"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("there is no AWS profile named `no-such-profile`"),
+        "{}",
+        text(&output.stderr)
+    );
+}

@@ -35,12 +35,29 @@ pub enum AuthError {
     ExpiredToken,
 }
 
+/// The credentials that signed an authenticated request, as CloudTrail records them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedBy {
+    pub access_key_id: String,
+    /// When temporary credentials stop working (wall-clock time); `None` for an IAM user's keys.
+    pub expires: Option<DateTime<Utc>>,
+}
+
 /// Checks `request`'s signature as of `now`.
 pub fn authenticate<'s>(
     scenario: &'s Scenario,
     request: &HttpRequest<'_>,
     now: DateTime<Utc>,
 ) -> Result<Caller<'s>, AuthError> {
+    authenticate_signed(scenario, request, now).map(|(caller, _)| caller)
+}
+
+/// [`authenticate`], also saying which credentials signed the request.
+pub fn authenticate_signed<'s>(
+    scenario: &'s Scenario,
+    request: &HttpRequest<'_>,
+    now: DateTime<Utc>,
+) -> Result<(Caller<'s>, SignedBy), AuthError> {
     let authorization = Authorization::from_request(request).map_err(AuthError::Signature)?;
     if temporary_credentials::is_temporary(&authorization.access_key_id) {
         return authenticate_session(scenario, request, &authorization, now);
@@ -56,7 +73,11 @@ pub fn authenticate<'s>(
         .iter()
         .find(|region| **region == authorization.scope.region)
         .ok_or_else(|| AuthError::UnknownRegion(authorization.scope.region.clone()))?;
-    Ok(Caller { profile, region })
+    let signed_by = SignedBy {
+        access_key_id: authorization.access_key_id.clone(),
+        expires: None,
+    };
+    Ok((Caller { profile, region }, signed_by))
 }
 
 /// A request signed with temporary credentials (`AssumeRole`, SSO): the session token must be
@@ -66,7 +87,7 @@ fn authenticate_session<'s>(
     request: &HttpRequest<'_>,
     authorization: &Authorization,
     now: DateTime<Utc>,
-) -> Result<Caller<'s>, AuthError> {
+) -> Result<(Caller<'s>, SignedBy), AuthError> {
     let token = security_token(request).ok_or(AuthError::UnknownAccessKey)?;
     let session = temporary_credentials::open(&token, &authorization.access_key_id, now).map_err(
         |problem| match problem {
@@ -89,10 +110,17 @@ fn authenticate_session<'s>(
         .iter()
         .find(|region| **region == authorization.scope.region)
         .ok_or_else(|| AuthError::UnknownRegion(authorization.scope.region.clone()))?;
-    Ok(Caller {
-        profile: role.principal(),
-        region,
-    })
+    let signed_by = SignedBy {
+        access_key_id: authorization.access_key_id.clone(),
+        expires: DateTime::from_timestamp(session.expires, 0),
+    };
+    Ok((
+        Caller {
+            profile: role.principal(),
+            region,
+        },
+        signed_by,
+    ))
 }
 
 /// The session token a request carries: the `X-Amz-Security-Token` header, or the query

@@ -34,6 +34,7 @@ struct Started {
     scenario: Arc<Scenario>,
     calls: CallCounts,
     key_pair_files: BTreeMap<String, PathBuf>,
+    ssh_key_pair_files: BTreeMap<String, PathBuf>,
     /// Windows instances' passwords, by instance id.
     windows_passwords: BTreeMap<String, String>,
 }
@@ -86,6 +87,7 @@ impl BackgroundSimulator {
                         scenario: Arc::clone(&simulator.world.scenario),
                         calls: simulator.world.calls.clone(),
                         key_pair_files: simulator.key_pair_files.clone(),
+                        ssh_key_pair_files: simulator.ssh_key_pair_files.clone(),
                         windows_passwords: simulator
                             .world
                             .scenario
@@ -160,6 +162,15 @@ impl BackgroundSimulator {
     /// The private key file of a key pair (see [`Simulator::key_pair_file`]).
     pub fn key_pair_file(&self, name: &str) -> Option<&Path> {
         self.started.key_pair_files.get(name).map(PathBuf::as_path)
+    }
+
+    /// The private key file of a Linux instances' key pair (see
+    /// [`Simulator::ssh_key_pair_file`]).
+    pub fn ssh_key_pair_file(&self, name: &str) -> Option<&Path> {
+        self.started
+            .ssh_key_pair_files
+            .get(name)
+            .map(PathBuf::as_path)
     }
 
     /// A Windows instance's password in the clear (see [`Simulator::windows_password`]).

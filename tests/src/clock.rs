@@ -1,11 +1,14 @@
-//! The simulator's clock for AWS-side lifetimes: how long a pushed SSH key stays valid (60 s)
-//! and how long a tunnel may stay open (`maxTunnelDuration`, up to an hour).
+//! The simulator's clock for AWS-side lifetimes: how long a pushed SSH key stays valid (60 s),
+//! how long a tunnel may stay open (`maxTunnelDuration`, up to an hour), Session Manager's
+//! timeouts and hourly data-channel rotation, and how long temporary credentials last.
 //!
 //! Tests cannot wait a real minute for a key to expire, so the clock can run faster than real
 //! time: `Clock::accelerated(20)` makes a simulated minute last three real seconds. Only these
 //! lifetimes run on it. Request signatures are always checked against the real wall clock,
 //! because that is the clock clients sign with; a fast clock there would only make every
-//! request look stale.
+//! request look stale. For the same reason a lifetime a client sees as a timestamp (a
+//! credential's `Expiration`) is stated in wall-clock time — `real_delta` of the lifetime from
+//! now — since clients compare it with their own clock, as they do with AWS's.
 
 use std::time::{Duration, Instant};
 
@@ -54,6 +57,11 @@ impl Clock {
         simulated / self.factor
     }
 
+    /// How long `simulated` lasts in real time, for wall-clock arithmetic.
+    pub fn real_delta(&self, simulated: TimeDelta) -> TimeDelta {
+        simulated / i32::try_from(self.factor).unwrap_or(i32::MAX)
+    }
+
     /// The real wall-clock time at which this clock reads `simulated`: what a process outside
     /// the simulator (sshd's key command, which asks `date`) must compare against.
     pub fn wall_time_at(&self, simulated: DateTime<Utc>) -> DateTime<Utc> {
@@ -78,6 +86,10 @@ mod tests {
         assert_eq!(
             clock.real_duration(Duration::from_secs(60)),
             Duration::from_secs(1)
+        );
+        assert_eq!(
+            clock.real_delta(TimeDelta::minutes(15)),
+            TimeDelta::seconds(15)
         );
         let start = clock.now();
         std::thread::sleep(Duration::from_millis(50));

@@ -33,6 +33,7 @@ mod error;
 mod faults;
 mod iam;
 mod instance_connect;
+mod key_pairs;
 mod kms;
 mod listener;
 mod query;
@@ -65,6 +66,7 @@ pub use faults::FaultRule;
 pub use scenario::Scenario;
 pub use ssm::SessionState;
 pub use ssm::link_faults::DataChannelFaults;
+pub use world::SignedCall;
 
 use listener::Listener;
 use scenario::Backend;
@@ -84,7 +86,8 @@ pub struct SimOptions {
     /// Plain text exists for loopback debugging with tools that cannot take a CA bundle; the
     /// product accepts it only for loopback addresses.
     pub tls: bool,
-    /// The clock AWS-side lifetimes run on: pushed keys (60 s) and `maxTunnelDuration`.
+    /// The clock AWS-side lifetimes run on: pushed keys (60 s), `maxTunnelDuration`, Session
+    /// Manager timeouts and rotation, and temporary credentials.
     pub clock: Clock,
     /// Whether the SSM agent paces its output as the real one does — messages of at most
     /// 1024 bytes, 1 ms apart, about 1 MB/s (the default) — or sends as fast as acknowledgements
@@ -134,6 +137,8 @@ pub struct Simulator {
     files: SharedConfigFiles,
     /// The private key of each key pair a Windows instance uses, by key pair name.
     key_pair_files: BTreeMap<String, PathBuf>,
+    /// The private key of each key pair a Linux instance uses, by key pair name.
+    ssh_key_pair_files: BTreeMap<String, PathBuf>,
 }
 
 impl Simulator {
@@ -204,6 +209,22 @@ impl Simulator {
             .passwords
             .write_key_files(&files.dir().join("key-pairs"))
             .context("cannot write the simulator's key pair files")?;
+        let ssh_key_pairs = key_pairs::SshKeyPairs::for_scenario(
+            &world.scenario,
+            &world.passwords,
+            &key_pair_files,
+            &files.dir().join("key-pairs"),
+        )
+        .context("cannot write the simulator's Linux key pair files")?;
+        for instance in &world.scenario.instances {
+            let key = instance
+                .key_name
+                .as_deref()
+                .and_then(|name| ssh_key_pairs.public_key(name));
+            if let Some(key) = key {
+                world.sshd.authorize_key_pair(&instance.instance_id, key);
+            }
+        }
         Ok(Simulator {
             world,
             control_plane,
@@ -212,6 +233,7 @@ impl Simulator {
             tls: options.tls,
             files,
             key_pair_files,
+            ssh_key_pair_files: ssh_key_pairs.files().clone(),
         })
     }
 
@@ -247,6 +269,14 @@ impl Simulator {
     /// `GetPasswordData`. `None` for a name no Windows instance uses.
     pub fn key_pair_file(&self, name: &str) -> Option<&Path> {
         self.key_pair_files.get(name).map(PathBuf::as_path)
+    }
+
+    /// The private key file of the key pair `name` that Linux instances were launched with, as
+    /// the user keeps it: their sshd accepts it for the login user, as EC2 puts the key pair in
+    /// the default user's `authorized_keys`. Ed25519 in OpenSSH's format, or the RSA `.pem` when
+    /// a Windows instance uses the same key pair. `None` for a name no Linux instance uses.
+    pub fn ssh_key_pair_file(&self, name: &str) -> Option<&Path> {
+        self.ssh_key_pair_files.get(name).map(PathBuf::as_path)
     }
 
     /// Every key pair file ([`Simulator::key_pair_file`]), by key pair name.
@@ -363,6 +393,12 @@ impl Simulator {
     /// the simulator has answered, throttled ones included.
     pub fn calls(&self, action: &str) -> u64 {
         self.world.calls.get(action)
+    }
+
+    /// The most recent authenticated calls of `action`, oldest first, with the credentials
+    /// that signed each (as CloudTrail shows them).
+    pub fn signed_calls(&self, action: &str) -> Vec<SignedCall> {
+        self.world.trail.of(action)
     }
 
     /// The keys pushed with `SendSSHPublicKey` that authorize `os_user` on `instance_id` now.

@@ -24,7 +24,7 @@ use crate::faults::Outcome;
 use crate::listener::{BoxedIo, Listener, ShutdownSignal, stopped};
 use crate::service::Service;
 use crate::sigv4::{HttpRequest, SigV4Error};
-use crate::world::World;
+use crate::world::{SignedCall, World};
 
 /// Larger bodies than any control-plane call sends are refused.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -115,14 +115,20 @@ async fn control_plane(State(world): State<Arc<World>>, request: Request) -> Res
         }
     };
 
-    let outcome = match auth::authenticate(&world.scenario, &request, Utc::now()) {
-        Ok(caller) if world.faults.credentials_expired(&caller.profile.name) => {
+    let outcome = match auth::authenticate_signed(&world.scenario, &request, Utc::now()) {
+        Ok((caller, _)) if world.faults.credentials_expired(&caller.profile.name) => {
             tracing::info!(%request_id, profile = %caller.profile.name, "credentials expired (injected)");
             Err(service.auth_error(&auth::AuthError::ExpiredToken))
         }
-        Ok(caller) => {
+        Ok((caller, signed_by)) => {
             let action = service.action(&request).unwrap_or_default();
             world.calls.record(&action);
+            world.trail.record(SignedCall {
+                action: action.clone(),
+                access_key_id: signed_by.access_key_id,
+                credentials_expire: signed_by.expires,
+                at: Utc::now(),
+            });
             let decision = world.faults.decide(&action, caller.region);
             if !decision.delay.is_zero() {
                 tokio::time::sleep(decision.delay).await;

@@ -10,6 +10,9 @@
 //! - the simulator writes each pushed key as a line `<expiry> <key>` to
 //!   `<dir>/<instance>/keys/<os-user>`, the expiry in real Unix time (the simulated clock may run
 //!   fast), and the key command prints the lines whose expiry is still ahead;
+//! - an instance launched with a key pair also authorizes that key pair's public key for the
+//!   user it logs in, as EC2 writes it into the default user's `authorized_keys` at launch
+//!   (`<dir>/<instance>/key-pair.pub`, printed by the same key command);
 //! - the key command runs as `/bin/sh <script> %u`: sshd checks the ownership of only the
 //!   command's first word, so the script may live in a temporary directory
 //!   (`shared/TEST-HARNESS.md` §1 has the pitfalls this avoids).
@@ -53,6 +56,8 @@ pub struct SshdHarness {
     login_user: Option<String>,
     unavailable_because: Option<String>,
     servers: Mutex<HashMap<String, Arc<ServerStart>>>,
+    /// Per instance id, the public key of the key pair it was launched with.
+    key_pairs: Mutex<HashMap<String, String>>,
     /// Running servers; killed when the harness stops or is dropped.
     children: Mutex<Vec<Child>>,
     supports_penalty_switch: OnceCell<bool>,
@@ -76,6 +81,7 @@ impl SshdHarness {
             login_user,
             unavailable_because,
             servers: Mutex::default(),
+            key_pairs: Mutex::default(),
             children: Mutex::default(),
             supports_penalty_switch: OnceCell::new(),
         }
@@ -104,6 +110,15 @@ impl SshdHarness {
         let staging = dir.join(format!(".{os_user}.new"));
         std::fs::write(&staging, text)?;
         std::fs::rename(&staging, dir.join(os_user))
+    }
+
+    /// Authorizes `public_key` (an `authorized_keys` line) for the login user of
+    /// `instance_id`, as the key pair it was launched with; for servers started after this.
+    pub fn authorize_key_pair(&self, instance_id: &str, public_key: &str) {
+        self.key_pairs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(instance_id.to_owned(), public_key.trim().to_owned());
     }
 
     /// Connects to `instance_id`'s sshd, starting it on first use.
@@ -168,8 +183,20 @@ impl SshdHarness {
         if !host_key.exists() {
             generate_host_key(&host_key, instance_id).await?;
         }
+        let key_pair = self
+            .key_pairs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(instance_id)
+            .cloned();
+        let key_pair_file = dir.join("key-pair.pub");
+        if let Some(public_key) = &key_pair {
+            std::fs::write(&key_pair_file, format!("{public_key}\n"))
+                .map_err(|e| format!("cannot write {}: {e}", key_pair_file.display()))?;
+        }
+        let launch_key = key_pair.map(|_| (user, key_pair_file.as_path()));
         let script = dir.join("authorized-keys.sh");
-        std::fs::write(&script, key_command_script(&dir.join("keys")))
+        std::fs::write(&script, key_command_script(&dir.join("keys"), launch_key))
             .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
         let penalties = *self
             .supports_penalty_switch
@@ -344,13 +371,22 @@ fn sshd_config(host_key: &Path, script: &Path, user: &str, penalties_switch: boo
     config
 }
 
-/// The `AuthorizedKeysCommand`: prints the unexpired keys of user `$1`.
-fn key_command_script(keys_dir: &Path) -> String {
+/// The `AuthorizedKeysCommand`: prints the unexpired keys of user `$1`, and for `launch_key`'s
+/// user the key pair file it names.
+fn key_command_script(keys_dir: &Path, launch_key: Option<(&str, &Path)>) -> String {
+    let launch_key = launch_key.map_or_else(String::new, |(user, file)| {
+        format!(
+            "# The key pair the instance was launched with, in {user}'s authorized_keys.\n\
+             [ \"$1\" = '{user}' ] && cat '{file}'\n",
+            file = file.display()
+        )
+    });
     format!(
         "#!/bin/sh\n\
          # Written by bastionless-sim: the keys pushed with SendSSHPublicKey for user $1, one\n\
          # \"<expiry-unix-time> <public key>\" line each; only unexpired ones authorize.\n\
          case \"$1\" in */*|'') exit 0 ;; esac\n\
+         {launch_key}\
          f='{dir}'/\"$1\"\n\
          [ -f \"$f\" ] || exit 0\n\
          exec awk -v now=\"$(date +%s.%N)\" '$1 + 0 > now + 0 {{ sub(/^[^ ]+ /, \"\"); print }}' \"$f\"\n",
@@ -374,7 +410,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_key_command_prints_only_unexpired_keys_of_the_user() {
+    fn the_key_command_prints_the_user_s_unexpired_keys_and_the_launch_key_pair_for_its_user() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let harness = SshdHarness::detect(dir.path().to_owned());
         let now = Utc::now();
@@ -397,9 +433,17 @@ mod tests {
         let script = dir.path().join("akc.sh");
         std::fs::write(
             &script,
-            key_command_script(&dir.path().join("i-1").join("keys")),
+            key_command_script(
+                &dir.path().join("i-1").join("keys"),
+                Some(("bob", &dir.path().join("launch.pub"))),
+            ),
         )
         .expect("script written");
+        std::fs::write(
+            dir.path().join("launch.pub"),
+            "ssh-ed25519 AAAAlaunch bob-pair\n",
+        )
+        .expect("key pair written");
         let run = |user: &str| {
             let output = std::process::Command::new("/bin/sh")
                 .arg(&script)
@@ -410,7 +454,8 @@ mod tests {
             String::from_utf8(output.stdout).expect("utf-8")
         };
         assert_eq!(run("alice"), "ssh-ed25519 AAAAfresh fresh\n");
-        assert_eq!(run("bob"), "");
+        // bob's only key is the instance's key pair.
+        assert_eq!(run("bob"), "ssh-ed25519 AAAAlaunch bob-pair\n");
         assert_eq!(run("../alice"), "");
     }
 }

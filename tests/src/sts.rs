@@ -149,13 +149,17 @@ fn assume_role(call: &QueryCall<'_>) -> Result<String, AwsError> {
     if role.mfa_required && !mfa {
         return Err(denied());
     }
+    // The session lasts `duration` on the simulator's clock; its Expiration is wall-clock
+    // time, which is what clients compare it with (see `clock`).
     let issued = temporary_credentials::issue(
         account,
         name,
         session_name,
         mfa,
         chrono::Utc::now(),
-        chrono::TimeDelta::seconds(i64::from(duration)),
+        call.world
+            .clock
+            .real_delta(chrono::TimeDelta::seconds(i64::from(duration))),
     );
     let role_id = role.role_id();
     Ok(XmlWriter::document("AssumeRoleResponse", XMLNS, |w| {

@@ -48,6 +48,8 @@ pub struct World {
     pub sshd: SshdHarness,
     pub faults: Faults,
     pub calls: CallCounts,
+    /// Which credentials signed the most recent calls.
+    pub trail: CallTrail,
     pub request_ids: RequestIds,
     /// Windows instances' Administrator passwords and the key pairs that seal them.
     pub passwords: WindowsPasswords,
@@ -83,6 +85,7 @@ impl World {
             sshd,
             faults: Faults::new(scenario_faults, data_channel_faults),
             calls: CallCounts::default(),
+            trail: CallTrail::default(),
             request_ids: RequestIds::new(),
             sso: Default::default(),
         }
@@ -190,6 +193,46 @@ impl CallCounts {
 
     pub fn get(&self, action: &str) -> u64 {
         lock(&self.0).get(action).copied().unwrap_or(0)
+    }
+}
+
+/// How many calls [`CallTrail`] remembers: enough for any test, bounded for a long demo run.
+const TRAIL_LENGTH: usize = 4096;
+
+/// One authenticated call, as CloudTrail records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCall {
+    pub action: String,
+    /// The access key that signed it.
+    pub access_key_id: String,
+    /// When those credentials stop working (wall-clock time), for temporary ones.
+    pub credentials_expire: Option<DateTime<Utc>>,
+    /// When the call arrived (wall-clock time).
+    pub at: DateTime<Utc>,
+}
+
+/// The most recent authenticated calls with the credentials that signed them, so a test can
+/// see that a client renewed expiring credentials (a ResumeSession signed with other keys than
+/// its StartSession).
+#[derive(Debug, Default)]
+pub struct CallTrail(Mutex<std::collections::VecDeque<SignedCall>>);
+
+impl CallTrail {
+    pub fn record(&self, call: SignedCall) {
+        let mut trail = lock(&self.0);
+        if trail.len() == TRAIL_LENGTH {
+            trail.pop_front();
+        }
+        trail.push_back(call);
+    }
+
+    /// The remembered calls of `action`, oldest first.
+    pub fn of(&self, action: &str) -> Vec<SignedCall> {
+        lock(&self.0)
+            .iter()
+            .filter(|call| call.action == action)
+            .cloned()
+            .collect()
     }
 }
 

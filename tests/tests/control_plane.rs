@@ -2156,7 +2156,8 @@ mod inventory_engine {
         let broken = tempfile::tempdir().expect("a temporary directory");
         let engine = Engine::start(cached(with_wrong_secrets(&sim, broken.path())))
             .expect("the engine starts");
-        let at_start = engine.snapshot();
+        // The engine reads the cache on its own threads; the snapshot after it lists them.
+        let at_start = engine.wait_until(REFRESH, |s| !s.loading_cache);
         assert_eq!(at_start.hosts.len(), scanned.hosts.len());
         assert!(at_start.hosts.iter().all(|h| h.stale));
         assert!(at_start.cached_at.is_some());
@@ -2176,7 +2177,7 @@ mod inventory_engine {
         // A damaged cache is a warning, and the next refresh replaces it.
         std::fs::write(&cache_file, "{\"version\": 1, \"regions\": [").expect("written");
         let engine = Engine::start(cached(files(&sim))).expect("the engine starts");
-        let at_start = engine.snapshot();
+        let at_start = engine.wait_until(REFRESH, |s| !s.loading_cache);
         assert!(at_start.hosts.is_empty());
         assert!(
             at_start.warnings.iter().any(|w| w.contains("is unusable")),

@@ -20,7 +20,7 @@ pub struct ConnectArgs {
 }
 
 pub fn run(args: &ConnectArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
-    let (engine, snapshot) = target::inventory(source, args.target.region.as_deref())?;
+    let (engine, snapshot) = target::inventory_for(source, &args.target)?;
     let host = target::resolve(&snapshot, &args.target)?;
     match ConnectHow::default_for(host) {
         ConnectHow::Ssh => {

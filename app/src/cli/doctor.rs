@@ -24,7 +24,7 @@ pub struct DoctorArgs {
 }
 
 pub fn run(args: &DoctorArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
-    let (_engine, snapshot) = target::inventory(source, args.target.region.as_deref())?;
+    let (_engine, snapshot) = target::inventory_for(source, &args.target)?;
     let host = target::resolve(&snapshot, &args.target)?;
     let purpose = args
         .port

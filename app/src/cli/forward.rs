@@ -35,7 +35,7 @@ pub struct ForwardArgs {
 }
 
 pub fn run(args: &ForwardArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
-    let (engine, snapshot) = target::inventory(source, args.target.region.as_deref())?;
+    let (engine, snapshot) = target::inventory_for(source, &args.target)?;
     let host = target::resolve(&snapshot, &args.target)?;
     let route = match (&args.remote_host, args.route) {
         (Some(_), RouteArg::Auto) => RouteChoice::Ssm,

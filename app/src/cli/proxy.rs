@@ -3,6 +3,10 @@
 //!
 //! stdout carries the tunnel's bytes only: every message goes to stderr.
 //!
+//! The ProxyCommands Bastionless writes (the app's Connect, `bastionless ssh`) name the instance
+//! id with `--profile` and `--region`, so the proxy scans that one profile's region before the
+//! tunnel opens, not every profile's: each ssh, scp or rsync pays for one account's scan.
+//!
 //! When its session ends, ssh sends its ProxyCommand SIGHUP. The proxy ignores it (on Unix):
 //! ssh has closed the pipes by then, so the tunnel ends at once anyway, and ending it normally
 //! is what closes it cleanly on the far side and records it in the audit log.
@@ -27,7 +31,7 @@ pub struct ProxyArgs {
 pub fn run(args: &ProxyArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
     #[cfg(unix)]
     ignore_hangup()?;
-    let (engine, snapshot) = target::inventory(source, args.target.region.as_deref())?;
+    let (engine, snapshot) = target::inventory_for(source, &args.target)?;
     let host = target::resolve(&snapshot, &args.target)?;
     engine
         .proxy_stdio_blocking(&host.key(), args.port, args.route.into())

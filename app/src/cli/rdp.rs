@@ -52,7 +52,7 @@ fn parse_client(name: &str) -> Result<RdpClient, String> {
 }
 
 pub fn run(args: &RdpArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
-    let (engine, snapshot) = target::inventory(source, args.target.region.as_deref())?;
+    let (engine, snapshot) = target::inventory_for(source, &args.target)?;
     let host = target::resolve(&snapshot, &args.target)?;
     let key = host.key();
     let ask = LaunchAsk {

@@ -31,7 +31,7 @@ pub struct ShellArgs {
 }
 
 pub fn run(args: &ShellArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
-    let (engine, snapshot) = target::inventory(source, args.target.region.as_deref())?;
+    let (engine, snapshot) = target::inventory_for(source, &args.target)?;
     let host = target::resolve(&snapshot, &args.target)?;
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let (sizes_tx, sizes) = tokio::sync::watch::channel(current_size(interactive));

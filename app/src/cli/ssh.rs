@@ -1,8 +1,9 @@
 //! `bastionless ssh HOST [-- ssh args]`: the system `ssh`, logged in with a fresh key.
 //!
 //! A fresh Ed25519 key is pushed with EC2 Instance Connect's SendSSHPublicKey (valid 60 s,
-//! whatever the route) unless `-i` names the user's own key, and `ssh` runs with the host key
-//! pinned to the instance id. By default ssh reaches the host through `-o ProxyCommand=
+//! whatever the route) unless the user's own key is named — `-i`, the host's identity file
+//! setting, or (off EC2 Instance Connect) the file set for the instance's key pair name — and
+//! `ssh` runs with the host key pinned to the instance id. By default ssh reaches the host through `-o ProxyCommand=
 //! "bastionless proxy …"`, so no local port is opened at all; `--listen` puts a tunnel on
 //! 127.0.0.1 in this process instead. The route — an EC2 Instance Connect Endpoint or Session
 //! Manager (`--route`, best by default) — is chosen and checked here, before ssh starts, and
@@ -87,7 +88,7 @@ impl From<RouteArg> for RouteChoice {
 }
 
 pub fn run(args: &SshArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
-    let (engine, snapshot) = target::inventory(source, args.target.region.as_deref())?;
+    let (engine, snapshot) = target::inventory_for(source, &args.target)?;
     let host = target::resolve(&snapshot, &args.target)?;
     let key = host.key();
     let ask = LaunchAsk {

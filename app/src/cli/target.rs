@@ -1,6 +1,8 @@
 //! Naming a host on the command line: an instance id, a Name tag or a private IP, narrowed by
 //! `--profile` / `--region` when several accounts or regions have a match. With `--region`,
-//! only that region is scanned.
+//! only that region is scanned; with `--profile`, only that profile scans (its account). The
+//! ProxyCommand the app and `bastionless ssh` write names the instance id with both, so each
+//! ssh, scp or rsync pays for one account's scan of one region, not for every profile's.
 
 use crate::aws_source::AwsSource;
 use crate::cli::list::REFRESH_TIMEOUT;
@@ -28,9 +30,29 @@ pub fn inventory(
     source: &AwsSource,
     region: Option<&str>,
 ) -> anyhow::Result<(Engine, Arc<Snapshot>)> {
+    scan(source, region, None)
+}
+
+/// [`inventory`] for the host `args` names: narrowed to its `--region` and `--profile`.
+pub fn inventory_for(
+    source: &AwsSource,
+    args: &HostArgs,
+) -> anyhow::Result<(Engine, Arc<Snapshot>)> {
+    scan(source, args.region.as_deref(), args.profile.as_deref())
+}
+
+fn scan(
+    source: &AwsSource,
+    region: Option<&str>,
+    profile: Option<&str>,
+) -> anyhow::Result<(Engine, Arc<Snapshot>)> {
     let mut config = source.engine_config();
     if let Some(region) = region {
         config.regions = Some(vec![region.to_owned()]);
+        config.cache_file = None;
+    }
+    if let Some(profile) = profile {
+        config.profiles = Some(vec![profile.to_owned()]);
         config.cache_file = None;
     }
     let engine = Engine::start(config).context("could not start the background engine")?;
@@ -40,6 +62,11 @@ pub fn inventory(
 
 /// The one host `args` names, or an error that lists the candidates or the profiles that failed.
 pub fn resolve<'a>(snapshot: &'a Snapshot, args: &HostArgs) -> anyhow::Result<&'a Host> {
+    if let Some(profile) = &args.profile
+        && !snapshot.profiles.iter().any(|p| &p.name == profile)
+    {
+        bail!("there is no AWS profile named `{profile}`; check the name in your AWS config file");
+    }
     // A favorite's alias names its host (`bastionless ssh db`).
     if let Some(favorite) = crate::cli::favorites::favorite_host(snapshot, &args.host) {
         return favorite;

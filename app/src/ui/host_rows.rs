@@ -2,10 +2,37 @@
 //! worked out once per change of snapshot or view and kept, so a frame only lays out the rows
 //! on screen. Pure (no egui), so every ordering rule is a plain unit test.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use bastionless_core::engine::Snapshot;
-use bastionless_core::inventory::{Host, HostQuery};
+use bastionless_core::inventory::{Host, HostKey, HostQuery};
+use bastionless_core::route::RouteReport;
+
+/// The hosts and routes of a snapshot, by identity: what rows (and column widths) are worked
+/// out from. The engine hands each snapshot's hosts and routes on to the next one unless they
+/// changed, while the generation also moves for a tunnel's byte count or a scan's progress,
+/// several times a second; work over 10,000 hosts is redone only when these change. The
+/// `Arc`s are kept, so their addresses cannot be reused by newer data while compared.
+#[derive(Debug, Clone)]
+pub struct Basis {
+    hosts: Arc<Vec<Host>>,
+    routes: Arc<BTreeMap<HostKey, RouteReport>>,
+}
+
+impl Basis {
+    pub fn of(snapshot: &Snapshot) -> Self {
+        Self {
+            hosts: snapshot.hosts.clone(),
+            routes: snapshot.routes.clone(),
+        }
+    }
+
+    /// Whether `snapshot` has the very hosts and routes this was taken from.
+    pub fn is_of(&self, snapshot: &Snapshot) -> bool {
+        Arc::ptr_eq(&self.hosts, &snapshot.hosts) && Arc::ptr_eq(&self.routes, &snapshot.routes)
+    }
+}
 
 /// A column the table can be sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,8 +124,8 @@ pub type HostSet = BTreeSet<(String, String)>;
 /// answer kept), and a keystroke never sorts: it picks the kept hosts out of the sorted order.
 #[derive(Debug, Default)]
 pub struct RowMaker {
-    /// The snapshot generation and favorites the kept work is for.
-    basis: Option<(u64, Option<HostSet>)>,
+    /// The hosts, routes and favorites the kept work is for.
+    basis: Option<(Basis, Option<HostSet>)>,
     /// Recent queries, each narrowing the one before, with the hosts it kept (snapshot indexes,
     /// ascending).
     searches: Vec<(HostQuery, Vec<u32>)>,
@@ -112,13 +139,17 @@ const SEARCHES_KEPT: usize = 32;
 impl RowMaker {
     /// The rows for `view` of `snapshot`, and how many hosts match (collapsed or not).
     pub fn rows(&mut self, snapshot: &Snapshot, view: &View) -> (Vec<Row>, usize) {
-        let basis = (snapshot.generation, view.only.clone());
-        if self.basis.as_ref() != Some(&basis) {
+        let same_data = self.basis.as_ref().is_some_and(|(b, _)| b.is_of(snapshot));
+        let same_only = self
+            .basis
+            .as_ref()
+            .is_some_and(|(_, only)| *only == view.only);
+        if !(same_data && same_only) {
             self.searches.clear();
-            if self.basis.as_ref().map(|b| b.0) != Some(snapshot.generation) {
+            if !same_data {
                 self.order = None;
             }
-            self.basis = Some(basis);
+            self.basis = Some((Basis::of(snapshot), view.only.clone()));
         }
         let matching = self.search(snapshot, view);
         let count = matching.len();

@@ -12,7 +12,7 @@
 //! A click selects a row, a double-click (or Enter) connects with the host's usual client, and
 //! the right button opens the host's menu.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bastionless_core::engine::{ProfileState, Snapshot};
 use bastionless_core::inventory::{Host, HostKey};
@@ -48,13 +48,14 @@ pub struct HostsTable {
     rows: Vec<Row>,
     /// How many hosts match the search (including those in collapsed groups).
     matching: usize,
-    /// The snapshot generation and view `rows` was worked out for.
-    rows_for: Option<(u64, View)>,
+    /// The hosts, routes and view `rows` was worked out for.
+    rows_for: Option<(host_rows::Basis, View)>,
     /// Works the rows out, keeping what the next keystroke can build on.
     row_maker: host_rows::RowMaker,
     /// Per column, its longest text over every host (and its header), to size it by.
     longest: [String; COLUMNS.len()],
-    longest_for: Option<u64>,
+    /// The hosts, routes and account aliases `longest` was worked out for.
+    longest_for: Option<(host_rows::Basis, BTreeMap<String, String>)>,
     selected: Option<HostKey>,
     /// A row to bring on screen in the next frame (after a keyboard move or a palette pick).
     scroll_to: Option<usize>,
@@ -73,16 +74,23 @@ impl HostsTable {
         self.view.query = query.clone();
         self.view.grouped = grouped;
         self.view.only = only;
-        let up_to_date = self.rows_for.as_ref().is_some_and(|(generation, view)| {
-            *generation == snapshot.generation && *view == self.view
-        });
+        let up_to_date = self
+            .rows_for
+            .as_ref()
+            .is_some_and(|(basis, view)| basis.is_of(snapshot) && *view == self.view);
         if !up_to_date {
             (self.rows, self.matching) = self.row_maker.rows(snapshot, &self.view);
-            self.rows_for = Some((snapshot.generation, self.view.clone()));
+            self.rows_for = Some((host_rows::Basis::of(snapshot), self.view.clone()));
         }
-        if self.longest_for != Some(snapshot.generation) {
+        let longest_up_to_date = self.longest_for.as_ref().is_some_and(|(basis, aliases)| {
+            basis.is_of(snapshot) && *aliases == snapshot.account_aliases
+        });
+        if !longest_up_to_date {
             self.longest = longest_cells(snapshot);
-            self.longest_for = Some(snapshot.generation);
+            self.longest_for = Some((
+                host_rows::Basis::of(snapshot),
+                snapshot.account_aliases.clone(),
+            ));
         }
         self.matching
     }
@@ -102,7 +110,7 @@ impl HostsTable {
         if position(&self.rows).is_none() {
             self.view.collapsed.clear();
             (self.rows, self.matching) = self.row_maker.rows(snapshot, &self.view);
-            self.rows_for = Some((snapshot.generation, self.view.clone()));
+            self.rows_for = Some((host_rows::Basis::of(snapshot), self.view.clone()));
         }
         self.scroll_to = position(&self.rows);
         self.selected = Some(key);
@@ -438,6 +446,8 @@ fn longest_cells(snapshot: &Snapshot) -> [String; COLUMNS.len()] {
 fn empty_reason(snapshot: &Snapshot, searching: bool) -> &'static str {
     if !snapshot.hosts.is_empty() && searching {
         "No host matches the search."
+    } else if snapshot.loading_cache {
+        "Loading the hosts found last time…"
     } else if snapshot.refreshing {
         "Looking for instances…"
     } else if snapshot.profiles.is_empty() {
@@ -581,6 +591,12 @@ mod tests {
             ..Snapshot::default()
         };
         assert!(empty_reason(&refreshing, false).contains("Looking"));
+        let loading = Snapshot {
+            refreshing: true,
+            loading_cache: true,
+            ..Snapshot::default()
+        };
+        assert!(empty_reason(&loading, false).contains("found last time"));
         assert!(empty_reason(&Snapshot::default(), false).contains("aws configure"));
         assert!(empty_reason(&snapshot(1, &["web"]), true).contains("search"));
         let profile = |state| ProfileStatus {

@@ -51,6 +51,10 @@ const APP_ID: &str = "bastionless";
 /// The app icon, built into the binary so it shows wherever the binary is run from.
 const ICON_PNG: &[u8] = include_bytes!("../../../assets/icon-256.png");
 
+/// How long the window's creation waits for the engine's disk cache at most (10,000 hosts take
+/// a few tens of milliseconds to read).
+const CACHE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The whole GUI state: the engine it reads from and the panels' own state.
 pub struct BastionlessApp {
     engine: Engine,
@@ -75,9 +79,18 @@ pub struct BastionlessApp {
 
 impl BastionlessApp {
     /// Takes over `engine` and has it repaint `ctx` whenever its snapshot changes.
+    ///
+    /// Waits up to [`CACHE_WAIT`] for the engine to read its disk cache, so that the first
+    /// frame (which eframe paints before it shows the window) lists the cached hosts rather
+    /// than an empty table that fills a moment later. The engine reads it on its own threads,
+    /// meanwhile the window system sets the window up; past the bound the window opens saying
+    /// the saved hosts are loading, and they appear when read.
     pub fn new(engine: Engine, ctx: &egui::Context) -> Self {
         let repaint = ctx.clone();
         engine.on_change(move || repaint.request_repaint());
+        if engine.snapshot().loading_cache {
+            engine.wait_until(CACHE_WAIT, |s| !s.loading_cache);
+        }
         Self {
             engine,
             toolbar: Toolbar::default(),
@@ -361,4 +374,101 @@ pub fn run(engine: Engine) -> anyhow::Result<()> {
              Wayland); in a terminal, use `bastionless list`."
         )
     })
+}
+
+#[cfg(test)]
+mod frame_texts;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bastionless_core::engine::EngineConfig;
+    use bastionless_core::inventory::{
+        CachedRegion, Host, InstanceState, InventoryCache, Listing, Platform, RegionFacts,
+    };
+    use bastionless_core::profiles::AwsFiles;
+
+    fn cached_host(name: &str, n: usize) -> Host {
+        Host {
+            instance_id: format!("i-{n:017x}"),
+            name: Some(name.to_owned()),
+            tags: Default::default(),
+            state: InstanceState::Running,
+            platform: Platform::Linux,
+            private_ip: Some(format!("10.0.{}.{}", n / 250, n % 250)),
+            public_ip: None,
+            vpc_id: Some("vpc-a".into()),
+            subnet_id: None,
+            availability_zone: None,
+            key_name: None,
+            image: None,
+            security_group_ids: Vec::new(),
+            profile: "dev".into(),
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+            stale: false,
+        }
+    }
+
+    #[test]
+    fn the_first_frame_lists_the_cached_hosts() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("inventory.bin");
+        // Enough hosts that reading them takes the engine a while; the two listed first are
+        // written out of order.
+        let mut hosts = vec![cached_host("web-2", 2), cached_host("api-1", 1)];
+        hosts.extend((3..=2_000).map(|n| cached_host(&format!("zz-{n}"), n)));
+        let region = CachedRegion {
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+            facts: RegionFacts {
+                profile: "dev".into(),
+                eic_endpoints: Listing::Listed(Vec::new()),
+                security_groups: Listing::Listed(Vec::new()),
+                ssm: Listing::Listed(Vec::new()),
+            },
+            hosts,
+        };
+        let accounts = [("dev".to_owned(), "111122223333".to_owned())].into();
+        InventoryCache::new(accounts, vec![region])
+            .save(&cache)
+            .unwrap();
+        // Nothing listens on the discard port: the scan fails and the cached hosts stay.
+        let config = dir.path().join("config");
+        let credentials = dir.path().join("credentials");
+        std::fs::write(
+            &config,
+            "[profile dev]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:9\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &credentials,
+            "[dev]\naws_access_key_id = AKIDTEST\naws_secret_access_key = not-a-secret\n",
+        )
+        .unwrap();
+        let mut engine_config = EngineConfig::new(AwsFiles::at(config, credentials));
+        engine_config.cache_file = Some(cache);
+        // The engine reads the cache on its own threads; the window's creation waits for it.
+        let engine = Engine::start(engine_config).unwrap();
+
+        let ctx = egui::Context::default();
+        let mut app = BastionlessApp::new(engine, &ctx);
+        let input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(
+                egui::Pos2::ZERO,
+                egui::vec2(1200.0, 740.0),
+            )),
+            ..Default::default()
+        };
+        let mut output = ctx.run_ui(input, |ui| app.show(ui));
+        output.textures_delta.clear();
+        let shown = frame_texts::texts(&output.shapes);
+        let position = |text: &str| shown.iter().position(|t| t == text);
+        let (api, web) = (position("api-1"), position("web-2"));
+        assert!(
+            api.is_some() && web.is_some() && api < web,
+            "the cached hosts, in name order: {shown:?}"
+        );
+        assert!(position("2000 hosts").is_some(), "{shown:?}");
+    }
 }

@@ -451,9 +451,9 @@ fn error_row(ui: &mut egui::Ui, error: Option<&String>) {
 
 fn ssh_via_text(choice: Option<SshVia>) -> &'static str {
     match choice {
-        None => "the usual way (a port for the window, ProxyCommand in a terminal)",
-        Some(SshVia::ProxyCommand) => "a ProxyCommand (no local port)",
-        Some(SshVia::LoopbackPort) => "a port on 127.0.0.1",
+        None => "the default (a ProxyCommand)",
+        Some(SshVia::ProxyCommand) => "a ProxyCommand (no local port; not in the tunnels panel)",
+        Some(SshVia::LoopbackPort) => "a port on 127.0.0.1 (shown in the tunnels panel)",
     }
 }
 

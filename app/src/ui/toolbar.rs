@@ -7,9 +7,10 @@
 //! the same hosts.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use bastionless_core::engine::{Command, Snapshot};
-use bastionless_core::inventory::HostQuery;
+use bastionless_core::engine::{Command, ProfileStatus, Snapshot};
+use bastionless_core::inventory::{Host, HostQuery};
 
 use super::action::Action;
 
@@ -34,6 +35,34 @@ pub struct Toolbar {
     pub favorites_only: bool,
     query: HostQuery,
     focus_search: bool,
+    /// The account and region filters' choices, kept while the hosts and profiles they were
+    /// listed from stay: listing them looks at every host, which a frame with 10,000 hosts
+    /// should not do.
+    choices: Option<Choices>,
+}
+
+/// The filters' choices, (value, label) pairs, and what they were listed from.
+#[derive(Debug)]
+struct Choices {
+    hosts: Arc<Vec<Host>>,
+    profiles: Vec<ProfileStatus>,
+    accounts: Vec<(String, String)>,
+    regions: Vec<(String, String)>,
+}
+
+impl Choices {
+    fn of(snapshot: &Snapshot) -> Self {
+        Self {
+            hosts: snapshot.hosts.clone(),
+            profiles: snapshot.profiles.clone(),
+            accounts: accounts(snapshot),
+            regions: regions(snapshot),
+        }
+    }
+
+    fn are_of(&self, snapshot: &Snapshot) -> bool {
+        Arc::ptr_eq(&self.hosts, &snapshot.hosts) && self.profiles == snapshot.profiles
+    }
 }
 
 impl Toolbar {
@@ -67,13 +96,19 @@ impl Toolbar {
                  and profile: ask one field (Ctrl+F)",
             );
 
-            changed |= pick(ui, "Account", &mut self.account, accounts(snapshot));
-            changed |= pick(ui, "Region", &mut self.region, regions(snapshot));
+            if self.choices.as_ref().is_none_or(|c| !c.are_of(snapshot)) {
+                self.choices = Some(Choices::of(snapshot));
+            }
+            if let Some(choices) = &self.choices {
+                changed |= pick(ui, "Account", &mut self.account, &choices.accounts);
+                changed |= pick(ui, "Region", &mut self.region, &choices.regions);
+            }
             let mut route = self.route.map(str::to_owned);
-            let routes = ROUTES
+            let routes: Vec<(String, String)> = ROUTES
                 .iter()
-                .map(|(label, term)| ((*term).to_owned(), (*label).to_owned()));
-            if pick(ui, "Route", &mut route, routes.collect()) {
+                .map(|(label, term)| ((*term).to_owned(), (*label).to_owned()))
+                .collect();
+            if pick(ui, "Route", &mut route, &routes) {
                 self.route = ROUTES
                     .iter()
                     .map(|(_, term)| *term)
@@ -160,7 +195,7 @@ fn pick(
     ui: &mut egui::Ui,
     name: &str,
     picked: &mut Option<String>,
-    choices: Vec<(String, String)>,
+    choices: &[(String, String)],
 ) -> bool {
     let before = picked.clone();
     let shown = picked
@@ -176,7 +211,7 @@ fn pick(
         .show_ui(ui, |ui| {
             ui.selectable_value(picked, None, format!("All {}", plural(name)));
             for (value, label) in choices {
-                ui.selectable_value(picked, Some(value), label);
+                ui.selectable_value(picked, Some(value.clone()), label);
             }
         });
     *picked != before

@@ -66,6 +66,19 @@ impl World {
         engine.wait_until(Duration::from_secs(30), |s| !s.refreshing);
         engine
     }
+
+    /// [`World::engine`], reading its settings from `store` at each connect (as the app's does).
+    pub fn engine_with_store(&self, store: &bastionless_core::store::Store) -> Engine {
+        let files = AwsFiles::at(
+            self.simulator.config_file(),
+            self.simulator.credentials_file(),
+        );
+        let mut config = EngineConfig::new(files);
+        config.store = Some(store.clone());
+        let engine = Engine::start(config).expect("engine starts");
+        engine.wait_until(Duration::from_secs(30), |s| !s.refreshing);
+        engine
+    }
 }
 
 /// A private D-Bus session with an unlocked gnome-keyring, for as long as it lives.

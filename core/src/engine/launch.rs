@@ -2,13 +2,16 @@
 //! open the tunnel, prepare credentials, launch the system client — with every outcome said in
 //! the snapshot, as the tunnel in its list and as a [`Notice`](super::Notice).
 //!
-//! - **SSH**: a tunnel listening on 127.0.0.1 (so it shows in the tunnels panel, and works in
-//!   the demo, whose simulator lives in this process), a fresh key pushed with EC2 Instance
-//!   Connect for the login (if that fails, ssh offers the user's own keys), and the system `ssh`
-//!   in the user's terminal with the host key pinned to the instance id. The tunnel closes
-//!   itself once the login's connections have ended (or when nothing connects within
-//!   [`FIRST_CONNECTION_WAIT`]), and the key file is deleted after [`KEY_KEPT`] — the instance
-//!   accepts a pushed key for 60 seconds only.
+//! - **SSH**: a fresh key pushed with EC2 Instance Connect for the login (if that fails, ssh
+//!   offers the user's own keys), and the system `ssh` in the user's terminal with the host key
+//!   pinned to the instance id. By default ssh reaches the host through `-o ProxyCommand=
+//!   "bastionless proxy <instance id> --profile … --region …"`, so no local port is opened at
+//!   all; the tunnel then lives in ssh's proxy process, which records it in the audit log (the
+//!   tunnels panel lists this process's tunnels only, so it does not show there). With the
+//!   `ssh_via` setting at a loopback port, the tunnel listens on 127.0.0.1 in this engine (and
+//!   shows in the tunnels panel), and closes itself once the login's connections have ended
+//!   (or when nothing connects within [`FIRST_CONNECTION_WAIT`]). The key file is deleted after
+//!   [`KEY_KEPT`] — the instance accepts a pushed key for 60 seconds only.
 //! - **Shell**: `bastionless shell` in the user's terminal, pointed at the same AWS files.
 //! - **Forward**: a tunnel listening on 127.0.0.1, kept until the user closes it.
 //! - **RDP**: the Windows password decrypted and the system RDP client launched on a tunnel
@@ -264,7 +267,8 @@ async fn ssh(
             }
         }
     };
-    let via = plan.ssh_via.unwrap_or(SshVia::LoopbackPort);
+    // The default, as for the CLI: no local port at all.
+    let via = plan.ssh_via.unwrap_or(SshVia::ProxyCommand);
     let (tunnel, transport, reached) = match via {
         SshVia::LoopbackPort => {
             let (tunnel, addr) =

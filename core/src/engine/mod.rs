@@ -7,9 +7,9 @@
 //! The CLI, which has no event loop, uses the `*_blocking` methods instead of commands: they run
 //! one operation on the engine's runtime and return its result.
 //!
-//! With a cache file configured, the engine starts from the last inventory on disk: the first
-//! snapshot already lists those hosts, marked stale, and each is replaced as its region is
-//! scanned again.
+//! With a cache file configured, the engine starts from the last inventory on disk: the
+//! snapshot after the first (which says [`Snapshot::loading_cache`]) lists those hosts, marked
+//! stale, before any scan answers, and each is replaced as its region is scanned again.
 
 mod connect;
 mod connect_rdp;
@@ -31,7 +31,7 @@ pub use snapshot::{ProfileState, ProfileStatus, ScanProgress, Snapshot, TUNNEL_E
 
 use crate::audit::{AuditLog, TunnelAudit};
 use crate::eic::EphemeralKey;
-use crate::inventory::{HostKey, InventoryCache};
+use crate::inventory::HostKey;
 use crate::profiles::{AwsFiles, ProfileCatalog};
 use crate::ssm::proto::TerminalSize;
 use crate::ssm::session::ShellExit;
@@ -52,8 +52,12 @@ pub struct EngineConfig {
     /// `bastionless list --region` asks; `None` scans those the store's settings name, or
     /// every enabled region.
     pub regions: Option<Vec<String>>,
+    /// The profiles that scan, as `bastionless proxy HOST --profile P` asks (one account's
+    /// scan instead of every profile's); `None` scans with every profile.
+    pub profiles: Option<Vec<String>>,
     /// Where the last inventory is kept between runs
-    /// ([`InventoryCache::default_path`] for the app); `None` keeps none.
+    /// ([`InventoryCache::default_path`](crate::inventory::InventoryCache::default_path) for
+    /// the app); `None` keeps none.
     pub cache_file: Option<PathBuf>,
     /// The audit log of ended tunnels and sessions ([`AuditLog::default_path`] for the app);
     /// `None` keeps none.
@@ -73,6 +77,7 @@ impl EngineConfig {
         Self {
             aws_files,
             regions: None,
+            profiles: None,
             cache_file: None,
             audit_file: None,
             store: None,
@@ -81,37 +86,13 @@ impl EngineConfig {
     }
 }
 
-/// What the engine starts from: the disk cache's inventory, if any.
+/// What the engine's command loop starts from: the disk cache's inventory, if any
+/// ([`refresh::load_cache`]).
 struct Start {
     inventory: refresh::Inventory,
     cached_accounts: BTreeMap<String, String>,
-    /// When the cache was written.
-    cached_at: Option<std::time::SystemTime>,
     /// Why the cache could not be used.
     cache_notice: Option<String>,
-}
-
-impl Start {
-    fn from_cache(path: Option<&std::path::Path>) -> Self {
-        let mut start = Self {
-            inventory: Default::default(),
-            cached_accounts: Default::default(),
-            cached_at: None,
-            cache_notice: None,
-        };
-        match path.map(InventoryCache::load) {
-            None | Some(Ok(None)) => {}
-            Some(Ok(Some(cache))) => {
-                start.cached_at = Some(cache.written_at);
-                (start.inventory, start.cached_accounts) = refresh::from_cache(cache);
-            }
-            Some(Err(notice)) => {
-                tracing::warn!("{notice}");
-                start.cache_notice = Some(notice);
-            }
-        }
-        start
-    }
 }
 
 /// Works out the routes of the hosts the first snapshot shows from the disk cache, and
@@ -221,20 +202,15 @@ impl Engine {
             .enable_all()
             .build()?;
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let start = Start::from_cache(config.cache_file.as_deref());
         // The first refresh is queued below, so the first snapshot already says one is under
-        // way, and shows what the cache holds until it is done.
-        let mut first = Snapshot {
+        // way. The cache is read on the runtime (file I/O stays off the caller's thread, the
+        // UI's in the app), and its hosts follow in the next snapshot; their routes (thousands
+        // of assessments) in the one after, so the first frame need not wait for them.
+        let first = Snapshot {
             refreshing: true,
-            cached_at: start.cached_at,
+            loading_cache: config.cache_file.is_some(),
             ..Snapshot::default()
         };
-        // The cached hosts show at once; their routes (thousands of assessments) are worked
-        // out on the runtime and follow in the next snapshot, so the first frame need not
-        // wait for them.
-        refresh::show_inventory(&mut first, &start.inventory);
-        let route_cached = !first.hosts.is_empty();
-        first.warnings.extend(start.cache_notice.clone());
         let (publish, snapshots) = watch::channel(Arc::new(first));
         let on_change: Arc<ArcSwapOption<ChangeHook>> = Arc::default();
         let publisher = refresh::Publisher::new(publish, on_change.clone());
@@ -267,12 +243,8 @@ impl Engine {
             mfa,
             store: config.store.clone(),
         });
-        if route_cached {
-            let publisher = shared.publisher.clone();
-            runtime.spawn_blocking(move || route_cached_hosts(&publisher));
-        }
         crate::profiles::set_default_mfa_prompt(Arc::new(shared.mfa.clone()));
-        runtime.spawn(refresh::run(config, command_rx, shared.clone(), start));
+        runtime.spawn(refresh::run(config, command_rx, shared.clone()));
         let _ = commands.send(Command::Refresh);
         Ok(Self {
             runtime: Some(runtime),
@@ -494,7 +466,9 @@ mod tests {
 
     #[test]
     fn cached_hosts_show_in_the_first_snapshot_and_their_routes_follow() {
-        use crate::inventory::{CachedRegion, Host, InstanceState, Platform, RegionFacts};
+        use crate::inventory::{
+            CachedRegion, Host, InstanceState, InventoryCache, Platform, RegionFacts,
+        };
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("inventory.bin");
         let key = unknown_host();
@@ -552,7 +526,7 @@ mod tests {
             ..EngineConfig::new(files)
         })
         .unwrap();
-        let first = engine.snapshot();
+        let first = engine.wait_until(Duration::from_secs(10), |s| !s.loading_cache);
         assert_eq!(first.hosts.len(), 1);
         assert!(first.hosts[0].stale, "marked stale until scanned again");
         let routed = engine.wait_until(Duration::from_secs(10), |s| s.routes.len() == 1);

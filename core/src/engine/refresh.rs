@@ -31,6 +31,7 @@ use aws_config::SdkConfig;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::Start;
 use super::plan::AccountPlan;
 use super::schedule::RefreshSchedule;
 use super::{ChangeHook, Command, EngineConfig, ProfileState, ProfileStatus, Shared, Snapshot};
@@ -38,7 +39,7 @@ use super::{NOTICES_KEPT, Notice, NoticeAction, NoticeLevel};
 use super::{ScanProgress, TUNNEL_EVENTS_KEPT, connect};
 use crate::inventory::{
     self, AccountRegion, CachedRegion, CallBudget, CallFailure, Host, InventoryCache, KnownIds,
-    RegionFacts, RegionScan,
+    RegionFacts, RegionScan, listing_order,
 };
 use crate::profiles::{HttpsClients, ProfileCatalog};
 use crate::store::AppSettings;
@@ -166,44 +167,128 @@ pub(super) struct ScannedRegion {
 /// What the engine knows, refresh after refresh.
 pub(super) type Inventory = BTreeMap<AccountRegion, ScannedRegion>;
 
-/// The inventory the disk cache holds, its hosts marked stale, and the accounts it remembers.
-pub(super) fn from_cache(cache: InventoryCache) -> (Inventory, BTreeMap<String, String>) {
-    let inventory = cache
-        .regions
+/// Reads the disk cache at `path` on a blocking thread (it is file I/O, and the engine's caller
+/// may be the UI thread), publishes its hosts, marked stale, as soon as they are read, and
+/// returns what the command loop starts from. Their routes are worked out afterwards, off the
+/// path to the window's first frame.
+pub(super) async fn load_cache(path: Option<std::path::PathBuf>, publisher: &Publisher) -> Start {
+    let loaded = match path {
+        None => Ok(None),
+        Some(path) => tokio::task::spawn_blocking(move || InventoryCache::load(&path))
+            .await
+            .unwrap_or_else(|panicked| Err(format!("could not read the host cache: {panicked}"))),
+    };
+    let mut start = Start {
+        inventory: Inventory::new(),
+        cached_accounts: BTreeMap::new(),
+        cache_notice: None,
+    };
+    let cache = match loaded {
+        Ok(Some(cache)) => cache,
+        Ok(None) => {
+            publisher.update(|s| s.loading_cache = false);
+            return start;
+        }
+        Err(notice) => {
+            tracing::warn!("{notice}");
+            publisher.update(|s| {
+                s.warnings.push(notice.clone());
+                s.loading_cache = false;
+            });
+            start.cache_notice = Some(notice);
+            return start;
+        }
+    };
+    let written_at = cache.written_at;
+    let (hosts, facts) = cached_hosts(cache.regions);
+    let hosts = Arc::new(hosts);
+    let shown = hosts.clone();
+    publisher.update(|s| {
+        s.hosts = shown;
+        s.regions = facts
+            .iter()
+            .map(|(key, facts)| (key.clone(), facts.clone()))
+            .collect();
+        s.cached_at = Some(written_at);
+        s.loading_cache = false;
+    });
+    if !hosts.is_empty() {
+        let publisher = publisher.clone();
+        tokio::task::spawn_blocking(move || super::route_cached_hosts(&publisher));
+    }
+    // The loop keeps its own copy per region; made after the hosts are shown, so the first
+    // frame never waits for it.
+    start.inventory = facts
         .into_iter()
-        .map(|region| {
-            let key = AccountRegion {
-                account_id: region.account_id,
-                region: region.region,
-            };
-            let hosts = region
-                .hosts
-                .into_iter()
-                .map(|host| Host {
-                    stale: true,
-                    ..host
-                })
-                .collect();
+        .map(|(key, facts)| {
             let scanned = ScannedRegion {
-                hosts,
-                facts: region.facts,
+                hosts: Vec::new(),
+                facts,
             };
             (key, scanned)
         })
         .collect();
-    (inventory, cache.accounts)
+    // Hosts of one region are next to each other: one lookup per region.
+    for run in hosts.chunk_by(|a, b| a.account_id == b.account_id && a.region == b.region) {
+        let key = AccountRegion {
+            account_id: run[0].account_id.clone(),
+            region: run[0].region.clone(),
+        };
+        if let Some(scanned) = start.inventory.get_mut(&key) {
+            scanned.hosts.extend_from_slice(run);
+        }
+    }
+    start.cached_accounts = cache.accounts;
+    start
 }
 
-/// Puts `inventory` into the snapshot: hosts, region facts and every host's routes.
+/// The cached regions' hosts, marked stale, in the snapshot's order (moved, not copied, and
+/// sorted only if the cache was not written sorted), and each region's facts.
+fn cached_hosts(regions: Vec<CachedRegion>) -> (Vec<Host>, BTreeMap<AccountRegion, RegionFacts>) {
+    let mut facts = BTreeMap::new();
+    let mut runs = Vec::with_capacity(regions.len());
+    for region in regions {
+        facts.insert(
+            AccountRegion {
+                account_id: region.account_id,
+                region: region.region,
+            },
+            region.facts,
+        );
+        runs.push(region.hosts);
+    }
+    let mut hosts = in_listing_order(runs);
+    for host in &mut hosts {
+        host.stale = true;
+    }
+    (hosts, facts)
+}
+
+/// Joins runs of hosts (one per region) in the snapshot's order, [`listing_order`]. A
+/// region's hosts share its profile and region, so ordering the runs by their first host and
+/// each run by name orders them all; each run is checked first and sorted only when it is not
+/// in order (the disk cache is written in order), and the whole is checked once more and
+/// sorted if the runs overlap after all. Checking is a comparison per host; sorting 10,000
+/// hosts by text is about fourteen.
+fn in_listing_order(mut runs: Vec<Vec<Host>>) -> Vec<Host> {
+    for run in &mut runs {
+        if !run.is_sorted_by(|a, b| listing_order(a, b).is_le()) {
+            run.sort_by(listing_order);
+        }
+    }
+    runs.retain(|run| !run.is_empty());
+    runs.sort_by(|a, b| listing_order(&a[0], &b[0]));
+    let mut hosts: Vec<Host> = runs.into_iter().flatten().collect();
+    if !hosts.is_sorted_by(|a, b| listing_order(a, b).is_le()) {
+        hosts.sort_by(listing_order);
+    }
+    hosts
+}
+
+/// Puts `inventory` into the snapshot: hosts and region facts.
 pub(super) fn show_inventory(s: &mut Snapshot, inventory: &Inventory) {
-    let mut hosts: Vec<Host> = inventory
-        .values()
-        .flat_map(|r| r.hosts.iter().cloned())
-        .collect();
-    hosts.sort_by(|a, b| {
-        (&a.profile, &a.region, a.display_name()).cmp(&(&b.profile, &b.region, b.display_name()))
-    });
-    s.hosts = hosts.into();
+    let runs = inventory.values().map(|r| r.hosts.clone()).collect();
+    s.hosts = Arc::new(in_listing_order(runs));
     s.regions = inventory
         .iter()
         .map(|(key, r)| (key.clone(), r.facts.clone()))
@@ -303,11 +388,11 @@ pub(super) async fn run(
     config: EngineConfig,
     mut commands: mpsc::UnboundedReceiver<Command>,
     shared: Arc<Shared>,
-    start: super::Start,
 ) {
+    let start = load_cache(config.cache_file.clone(), &shared.publisher).await;
     let mut state = Loop {
         shared: shared.clone(),
-        calls: CallBudget::default(),
+        calls: CallBudget::sized_for_this_process(),
         inventory: start.inventory,
         cached_accounts: start.cached_accounts,
         cache_notice: start.cache_notice,
@@ -434,6 +519,12 @@ impl Loop {
         let catalog = match ProfileCatalog::load(&self.config.aws_files) {
             Ok(mut catalog) => {
                 catalog.share_https_clients(&self.https);
+                // Narrowed to the profiles asked for (the others' sections still resolve role
+                // chains: the SDK reads them from the files, not from this list).
+                if let Some(wanted) = &self.config.profiles {
+                    catalog.profiles.retain(|p| wanted.contains(&p.name));
+                    catalog.broken.retain(|b| wanted.contains(&b.name));
+                }
                 Arc::new(catalog)
             }
             Err(error) => {
@@ -483,16 +574,26 @@ impl Loop {
         }
         // Regions listed through profiles that no longer exist go; the others stay (stale
         // or not) until their scan answers.
+        let regions_before = self.inventory.len();
         self.inventory
             .retain(|_, region| catalog.get(&region.facts.profile).is_some());
+        // The snapshot shows the inventory already unless regions just went or changes are
+        // held (a refresh replaced mid-way); at start it shows the cache, whose routes are
+        // being worked out, and working out 10,000 of them again here would only compete
+        // with the first frames for the CPU.
+        let reshow = self.inventory.len() != regions_before
+            || !matches!(self.changed, InventoryChange::None);
+        self.changed = InventoryChange::None;
         let statuses = profile_statuses(&catalog, &self.cached_accounts);
         let mut warnings = catalog.warnings.clone();
         warnings.extend(self.cache_notice.take());
         let refreshing = !self.tasks.is_empty();
         let inventory = &self.inventory;
         self.publisher().update(|s| {
-            show_inventory(s, inventory);
-            s.update_routes(None);
+            if reshow {
+                show_inventory(s, inventory);
+                s.update_routes(None);
+            }
             s.profiles = statuses;
             count_hosts(s);
             s.warnings = warnings;
@@ -791,15 +892,7 @@ async fn save_cache(
             account_id: key.account_id.clone(),
             region: key.region.clone(),
             facts: region.facts.clone(),
-            // Staleness is decided when the cache is read, not stored.
-            hosts: region
-                .hosts
-                .iter()
-                .map(|h| Host {
-                    stale: false,
-                    ..h.clone()
-                })
-                .collect(),
+            hosts: cached_region_hosts(&region.hosts),
         })
         .collect();
     let cache = InventoryCache::new(accounts, regions);
@@ -819,6 +912,18 @@ async fn save_cache(
     );
     tracing::warn!("{warning}");
     Some(warning)
+}
+
+/// A region's hosts as the cache keeps them: not stale (staleness is decided when the cache is
+/// read).
+fn cached_region_hosts(hosts: &[Host]) -> Vec<Host> {
+    hosts
+        .iter()
+        .map(|h| Host {
+            stale: false,
+            ..h.clone()
+        })
+        .collect()
 }
 
 /// The profiles that may scan `account`, with their SDK configurations: its owner first.
@@ -955,5 +1060,108 @@ fn count_hosts(s: &mut Snapshot) {
         if let ProfileState::Ready { hosts } = &mut status.state {
             *hosts = counts.get(status.name.as_str()).copied().unwrap_or(0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{InstanceState, Listing, Platform};
+
+    fn host(profile: &str, region: &str, name: Option<&str>, id: &str) -> Host {
+        Host {
+            instance_id: id.into(),
+            name: name.map(str::to_owned),
+            tags: Default::default(),
+            state: InstanceState::Running,
+            platform: Platform::Linux,
+            private_ip: None,
+            public_ip: None,
+            vpc_id: None,
+            subnet_id: None,
+            availability_zone: None,
+            key_name: None,
+            image: None,
+            security_group_ids: Vec::new(),
+            profile: profile.into(),
+            account_id: format!("account-of-{profile}"),
+            region: region.into(),
+            stale: false,
+        }
+    }
+
+    fn names(hosts: &[Host]) -> Vec<String> {
+        hosts
+            .iter()
+            .map(|h| format!("{}/{}/{}", h.profile, h.region, h.display_name()))
+            .collect()
+    }
+
+    fn cached(hosts: Vec<Host>) -> CachedRegion {
+        CachedRegion {
+            account_id: hosts[0].account_id.clone(),
+            region: hosts[0].region.clone(),
+            facts: RegionFacts {
+                profile: hosts[0].profile.clone(),
+                eic_endpoints: Listing::Listed(Vec::new()),
+                security_groups: Listing::Listed(Vec::new()),
+                ssm: Listing::Listed(Vec::new()),
+            },
+            hosts,
+        }
+    }
+
+    #[test]
+    fn cached_hosts_come_out_in_the_snapshot_s_order_marked_stale() {
+        // Regions in the cache's (account) order, one of them not sorted inside, one
+        // written sorted.
+        let regions = vec![
+            cached(vec![
+                host("prod", "us-east-1", Some("web-2"), "i-2"),
+                host("prod", "us-east-1", None, "i-0"),
+                host("prod", "us-east-1", Some("db"), "i-3"),
+            ]),
+            cached(vec![
+                host("admin", "us-west-2", Some("a"), "i-4"),
+                host("admin", "us-west-2", Some("b"), "i-5"),
+            ]),
+            cached(vec![host("admin", "eu-west-1", Some("z"), "i-6")]),
+        ];
+        let (hosts, facts) = cached_hosts(regions);
+        assert_eq!(
+            names(&hosts),
+            [
+                "admin/eu-west-1/z",
+                "admin/us-west-2/a",
+                "admin/us-west-2/b",
+                "prod/us-east-1/db",
+                "prod/us-east-1/i-0",
+                "prod/us-east-1/web-2",
+            ]
+        );
+        assert!(hosts.iter().all(|h| h.stale));
+        assert_eq!(facts.len(), 3);
+
+        // Runs that overlap (one profile's hosts spread over two runs) are still ordered.
+        let overlapping = vec![
+            vec![
+                host("a", "r", Some("x"), "i-1"),
+                host("b", "r", Some("y"), "i-2"),
+            ],
+            vec![host("a", "r", Some("z"), "i-3")],
+        ];
+        assert_eq!(
+            names(&in_listing_order(overlapping)),
+            ["a/r/x", "a/r/z", "b/r/y"]
+        );
+    }
+
+    #[test]
+    fn the_cache_keeps_hosts_not_stale() {
+        let mut stale = host("p", "r", Some("b"), "i-1");
+        stale.stale = true;
+        let kept = cached_region_hosts(&[stale, host("p", "r", Some("a"), "i-2")]);
+        assert_eq!(names(&kept), ["p/r/b", "p/r/a"]);
+        assert!(kept.iter().all(|h| !h.stale));
     }
 }

@@ -35,6 +35,9 @@ pub struct Snapshot {
     /// When the disk cache the stale hosts come from was written; `None` when nothing shown
     /// came from it.
     pub cached_at: Option<SystemTime>,
+    /// The disk cache is being read: its hosts (if any) are in the next snapshot. Only the
+    /// engine's first snapshot says so, and only with a cache file configured.
+    pub loading_cache: bool,
     /// Every tunnel, in the order they were asked for.
     pub tunnels: Vec<TunnelStatus>,
     /// The newest tunnel events (at most [`TUNNEL_EVENTS_KEPT`]), oldest first; each `seq` is

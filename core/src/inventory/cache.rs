@@ -10,7 +10,8 @@
 //!
 //! The format is a header line naming the file, the format version, then the inventory in
 //! postcard (a compact serde format): the window cannot show its first frame until the cache
-//! is read, and 10,000 hosts took tens of milliseconds to parse as JSON. The version is read
+//! is read, and 10,000 hosts took tens of milliseconds to parse as JSON. Each region's hosts
+//! are stored in the order the host list shows them, so a start need not sort them. The version is read
 //! before anything else, so a cache another version wrote is reported as such, not misread.
 
 use std::collections::BTreeMap;
@@ -48,8 +49,24 @@ pub struct CachedRegion {
     pub hosts: Vec<Host>,
 }
 
+/// The order the host list shows hosts in: by profile, region and name (the instance id when
+/// it has no name).
+pub fn listing_order(a: &Host, b: &Host) -> std::cmp::Ordering {
+    (&a.profile, &a.region, a.display_name()).cmp(&(&b.profile, &b.region, b.display_name()))
+}
+
 impl InventoryCache {
-    pub fn new(accounts: BTreeMap<String, String>, regions: Vec<CachedRegion>) -> Self {
+    /// The cache of `regions`, each region's hosts put in [`listing_order`]: sorted once here,
+    /// so the next start can show them without sorting (it only checks the order).
+    pub fn new(accounts: BTreeMap<String, String>, mut regions: Vec<CachedRegion>) -> Self {
+        for region in &mut regions {
+            if !region
+                .hosts
+                .is_sorted_by(|a, b| listing_order(a, b).is_le())
+            {
+                region.hosts.sort_by(listing_order);
+            }
+        }
         Self {
             version: FORMAT_VERSION,
             written_at: SystemTime::now(),
@@ -226,6 +243,24 @@ mod tests {
         cache.save(&path).unwrap();
         let files: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(files.len(), 1);
+    }
+
+    #[test]
+    fn a_region_s_hosts_are_kept_in_listing_order() {
+        let mut second = region();
+        let mut unnamed = second.hosts[0].clone();
+        unnamed.instance_id = "i-0000000000000000a".into();
+        unnamed.name = None;
+        let mut named = second.hosts[0].clone();
+        named.name = Some("api-1".into());
+        second.hosts.extend([unnamed, named]);
+        let cache = InventoryCache::new(BTreeMap::new(), vec![second]);
+        let names: Vec<&str> = cache.regions[0]
+            .hosts
+            .iter()
+            .map(Host::display_name)
+            .collect();
+        assert_eq!(names, ["api-1", "i-0000000000000000a", "web-eic-1"]);
     }
 
     #[test]

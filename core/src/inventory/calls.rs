@@ -39,13 +39,19 @@ impl std::fmt::Display for CallFailure {
 }
 
 impl CallBudget {
-    /// Calls in flight at once unless configured otherwise. A refresh is latency-bound: a
-    /// large organisation (30 accounts × 17 regions) is ~3,000 calls of ~100 ms each, so at 16
-    /// in flight it would take 20 s, at 256 about 1.5 s. AWS throttles per account and region
+    /// Calls in flight at once, at most. A refresh is latency-bound: a large organisation (30
+    /// accounts × 17 regions) is ~3,000 calls of ~100 ms each, so at 16 in flight it would take
+    /// 20 s, at 256 about 1.5 s of waiting, at 512 about 0.75 s (`docs/benchmarks.md`,
+    /// "Inventory at scale", measured 256 against 512). AWS throttles per account and region
     /// (EC2: a bucket of 100 describe calls, refilled 20 a second), and one region's scan is
-    /// about seven calls, so a wide budget spread over regions stays far below it; the bound
-    /// is there for the process's own sockets.
-    pub const IN_FLIGHT: usize = 256;
+    /// about seven calls, so a wide budget spread over regions stays far below it; the bound is
+    /// there for the process's own sockets ([`CallBudget::sized_for_this_process`]).
+    pub const IN_FLIGHT: usize = 512;
+    /// Open descriptors the process may have per call in flight: one for the call's socket,
+    /// one left for everything else (tunnels, their listeners, files).
+    const DESCRIPTORS_PER_CALL: u64 = 2;
+    /// What a Unix process may open unless it asks for more (macOS's default soft limit).
+    const DESCRIPTORS_UNRAISED: u64 = 256;
     /// How long one call (the SDK's retries included) may take unless configured otherwise.
     pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -54,6 +60,21 @@ impl CallBudget {
             permits: Arc::new(Semaphore::new(in_flight.max(1))),
             timeout,
         }
+    }
+
+    /// The engine's budget: [`Self::IN_FLIGHT`] calls, or fewer if the process may not open
+    /// enough descriptors for them. Processes start with a low soft limit on open files (256
+    /// on macOS, 1024 on Linux) below a much higher hard limit; the soft limit is raised first,
+    /// as far as the hard limit allows, so a refresh never fails a call with "too many open
+    /// files" halfway through.
+    pub fn sized_for_this_process() -> Self {
+        let wanted = Self::IN_FLIGHT as u64 * Self::DESCRIPTORS_PER_CALL;
+        let allowed = rlimit::increase_nofile_limit(wanted).unwrap_or_else(|error| {
+            tracing::debug!("could not raise the open-files limit: {error}");
+            Self::DESCRIPTORS_UNRAISED
+        });
+        let in_flight = (allowed / Self::DESCRIPTORS_PER_CALL).min(Self::IN_FLIGHT as u64);
+        Self::new(in_flight as usize, Self::TIMEOUT)
     }
 
     /// Runs one call in its turn, within the time limit.
@@ -178,6 +199,26 @@ mod tests {
             .await
             .unwrap_err();
         assert!(!throttled.access_denied);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_engine_s_budget_fits_in_the_descriptors_the_process_may_open() {
+        let budget = CallBudget::sized_for_this_process();
+        let in_flight = budget.permits.available_permits() as u64;
+        let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap();
+        assert!((1..=CallBudget::IN_FLIGHT as u64).contains(&in_flight));
+        assert!(
+            soft >= in_flight * CallBudget::DESCRIPTORS_PER_CALL,
+            "{in_flight} calls in flight with a soft limit of {soft} open files"
+        );
+        if hard >= CallBudget::IN_FLIGHT as u64 * CallBudget::DESCRIPTORS_PER_CALL {
+            assert_eq!(
+                in_flight,
+                CallBudget::IN_FLIGHT as u64,
+                "raised as far as needed"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]

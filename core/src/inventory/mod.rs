@@ -29,7 +29,7 @@ mod security_groups;
 mod ssm;
 
 pub use account::{account_alias, enabled_regions, identify};
-pub use cache::{CachedRegion, InventoryCache};
+pub use cache::{CachedRegion, InventoryCache, listing_order};
 pub use calls::{CallBudget, CallFailure};
 pub use cidr::{Ipv4Cidr, NotACidr};
 pub use eic_endpoints::{EicEndpoint, EicEndpointState};

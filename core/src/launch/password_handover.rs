@@ -247,6 +247,127 @@ mod tests {
         );
     }
 
+    /// What a store like Windows' Credential Manager was asked to do: each write with its
+    /// target, persistence, user and secret, and each delete of a target.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum StoreEvent {
+        Written {
+            target: String,
+            persistence: String,
+            user: String,
+            secret: String,
+        },
+        Deleted {
+            target: String,
+        },
+    }
+
+    type StoreLog = Arc<Mutex<Vec<StoreEvent>>>;
+
+    /// A store that takes the Windows store's modifiers and logs what happens to its entries,
+    /// so the handover is checked where no Windows Credential Manager exists.
+    #[derive(Debug)]
+    struct WindowsLikeStore(StoreLog);
+
+    #[derive(Debug)]
+    struct WindowsLikeEntry {
+        log: StoreLog,
+        target: String,
+        persistence: String,
+        user: String,
+    }
+
+    impl keyring_core::api::CredentialStoreApi for WindowsLikeStore {
+        fn vendor(&self) -> String {
+            "bastionless test".into()
+        }
+        fn id(&self) -> String {
+            "windows-like".into()
+        }
+        fn build(
+            &self,
+            _service: &str,
+            user: &str,
+            modifiers: Option<&HashMap<&str, &str>>,
+        ) -> keyring_core::Result<keyring_core::Entry> {
+            let modifiers = modifiers.cloned().unwrap_or_default();
+            Ok(keyring_core::Entry::new_with_credential(Arc::new(
+                WindowsLikeEntry {
+                    log: self.0.clone(),
+                    target: modifiers.get("target").unwrap_or(&"").to_string(),
+                    persistence: modifiers.get("persistence").unwrap_or(&"").to_string(),
+                    user: user.to_owned(),
+                },
+            )))
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    impl keyring_core::api::CredentialApi for WindowsLikeEntry {
+        fn set_secret(&self, secret: &[u8]) -> keyring_core::Result<()> {
+            self.log.lock().unwrap().push(StoreEvent::Written {
+                target: self.target.clone(),
+                persistence: self.persistence.clone(),
+                user: self.user.clone(),
+                secret: String::from_utf8_lossy(secret).into_owned(),
+            });
+            Ok(())
+        }
+        fn get_secret(&self) -> keyring_core::Result<Vec<u8>> {
+            Err(keyring_core::Error::NoEntry)
+        }
+        fn delete_credential(&self) -> keyring_core::Result<()> {
+            self.log.lock().unwrap().push(StoreEvent::Deleted {
+                target: self.target.clone(),
+            });
+            Ok(())
+        }
+        fn get_credential(&self) -> keyring_core::Result<Option<Arc<keyring_core::Credential>>> {
+            Ok(None)
+        }
+        fn get_specifiers(&self) -> Option<(String, String)> {
+            None
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    #[test]
+    fn the_password_is_stored_for_mstsc_s_target_for_the_session_and_removed_on_drop() {
+        let log = StoreLog::default();
+        let store: Arc<keyring_core::CredentialStore> = Arc::new(WindowsLikeStore(log.clone()));
+        let session = RdpSession {
+            local_port: 50123,
+            username: "Administrator".into(),
+            host_name: "win-1".into(),
+        };
+        let password = WindowsPassword::new(Zeroizing::new("S3cret!".into()));
+        let stored = RdpCredential::for_session(&session)
+            .store(&password, Some(store))
+            .unwrap_or_else(|e| panic!("stored: {e}"));
+        let written = StoreEvent::Written {
+            target: "TERMSRV/127.0.0.1".into(),
+            persistence: "Session".into(),
+            user: "Administrator".into(),
+            secret: "S3cret!".into(),
+        };
+        assert_eq!(*log.lock().unwrap(), std::slice::from_ref(&written));
+        // The client has exited: the credential goes.
+        drop(stored);
+        assert_eq!(
+            *log.lock().unwrap(),
+            [
+                written,
+                StoreEvent::Deleted {
+                    target: "TERMSRV/127.0.0.1".into()
+                }
+            ]
+        );
+    }
+
     #[test]
     fn a_store_that_refuses_the_windows_modifiers_is_reported_without_the_password() {
         // The mock store takes no modifiers, as a store other than Windows' would not.

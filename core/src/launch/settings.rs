@@ -65,8 +65,8 @@ pub struct LaunchPlan {
     pub ssh_port: u16,
     /// The route asked for or preferred; `Auto` leaves it to the route ranking.
     pub route: RouteChoice,
-    /// How ssh reaches the tunnel; `None` leaves it to the launcher (the CLI: a ProxyCommand;
-    /// the app: a loopback port, so the tunnel shows in its tunnels panel).
+    /// How ssh reaches the tunnel; `None` leaves it to the launcher (the CLI and the app both
+    /// use a ProxyCommand).
     pub ssh_via: Option<SshVia>,
     /// A file the user named for this host, if any.
     own_identity: Option<PathBuf>,

@@ -1,10 +1,9 @@
 //! The system OpenSSH `ssh` command line for a host reached through a tunnel.
 //!
 //! Two ways to reach the tunnel ([`SshTransport`]): a `ProxyCommand` that runs `bastionless
-//! proxy HOST` (the default for the CLI: no local port is opened at all, and every ssh, scp or
-//! rsync gets its own tunnel), or a port on 127.0.0.1 where the engine's tunnel listens (the
-//! GUI, whose tunnels show in its tunnels panel, and the demo, whose simulator lives in the
-//! app's own process).
+//! proxy HOST` (the default for the CLI and the app: no local port is opened at all, and every
+//! ssh, scp or rsync gets its own tunnel), or a port on 127.0.0.1 where the engine's tunnel
+//! listens (the `ssh_via` setting or `--listen`: the app's tunnels panel then shows it).
 //!
 //! Host keys are pinned per instance (`HostKeyAlias=<instance id>`) in Bastionless's own
 //! known_hosts file: tunnels make every host look like 127.0.0.1, and private IPs repeat across

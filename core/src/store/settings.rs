@@ -84,9 +84,9 @@ pub struct AppSettings {
     /// Our own connections per EC2 Instance Connect Endpoint, 1 to 20 (AWS allows 20).
     pub eic_connection_cap: u8,
     pub close_to_tray: CloseToTray,
-    /// How ssh reaches the tunnel; unset leaves it to the launcher: a ProxyCommand for the
-    /// CLI's `bastionless ssh`, a loopback port for the app (so the tunnel shows in its
-    /// tunnels panel). Per-launch options (`--listen`) win over it.
+    /// How ssh reaches the tunnel; unset means a ProxyCommand, for the CLI's `bastionless
+    /// ssh` and the app alike (no local port is opened). A loopback port puts the app's
+    /// tunnel in its tunnels panel. Per-launch options (`--listen`) win over it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssh_via: Option<SshVia>,
     /// The user's private key file per EC2 key pair name, offered (with `IdentitiesOnly=yes`)

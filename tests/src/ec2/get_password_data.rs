@@ -84,6 +84,11 @@ impl WindowsPasswords {
         self.passwords.get(instance_id).map(String::as_str)
     }
 
+    /// The private key of the key pair `name`, when a Windows instance uses it.
+    pub fn key_pair(&self, name: &str) -> Option<&RsaPrivateKey> {
+        self.keys.get(name)
+    }
+
     /// Writes each key pair's private key as `DIR/NAME.pem` (PKCS#1, as EC2 hands out RSA key
     /// pairs), readable by its owner only, and returns the files by key pair name.
     pub fn write_key_files(&self, dir: &Path) -> std::io::Result<BTreeMap<String, PathBuf>> {

@@ -196,7 +196,10 @@ pub(super) fn get_role_credentials(world: &World, request: &HttpRequest<'_>) -> 
         "bastionless-sso",
         false,
         Utc::now(),
-        TimeDelta::seconds(ROLE_CREDENTIAL_SECONDS),
+        // An hour on the simulator's clock, stated in wall-clock time (see `clock`).
+        world
+            .clock
+            .real_delta(TimeDelta::seconds(ROLE_CREDENTIAL_SECONDS)),
     );
     Answer::ok(
         ACTION,

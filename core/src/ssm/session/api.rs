@@ -166,6 +166,16 @@ pub enum ApiError {
         message: String,
     },
 
+    #[error(
+        "the AWS credentials had expired when ssm:{action} was called ({message}); they are \
+         renewed by themselves, so if this persists check that this computer's clock is right \
+         (for SSO profiles, sign in again)"
+    )]
+    CredentialsExpired {
+        action: &'static str,
+        message: String,
+    },
+
     #[error("Systems Manager is throttling ssm:{action}: {message}; retry in a moment")]
     Throttled {
         action: &'static str,
@@ -201,11 +211,19 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// Whether calling again later may succeed (network trouble, throttling, 5xx).
+    /// Whether calling again later may succeed (network trouble, throttling, 5xx, expired
+    /// credentials).
+    ///
+    /// Expired credentials are renewed by the SDK's identity cache once *this computer's* clock
+    /// says they have expired; a clock a little behind AWS's means a few refusals first, and
+    /// the resume loop's retries ride them out instead of ending a session over them.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            ApiError::Throttled { .. } | ApiError::Internal { .. } | ApiError::Unreachable { .. }
+            ApiError::Throttled { .. }
+                | ApiError::Internal { .. }
+                | ApiError::Unreachable { .. }
+                | ApiError::CredentialsExpired { .. }
         )
     }
 }

@@ -196,8 +196,10 @@ fn from_code(context: &Context<'_>, code: Option<&str>, message: Option<&str>) -
         "InternalServerError" | "InternalFailure" | "ServiceUnavailable" => {
             ApiError::Internal { action, message }
         }
-        "ExpiredTokenException"
-        | "UnrecognizedClientException"
+        "ExpiredTokenException" | "ExpiredToken" => {
+            ApiError::CredentialsExpired { action, message }
+        }
+        "UnrecognizedClientException"
         | "InvalidClientTokenId"
         | "InvalidSignatureException"
         | "SignatureDoesNotMatch" => ApiError::Credentials { action, message },

@@ -298,10 +298,19 @@ fn credential_and_throttling_codes_are_told_apart() {
         document: None,
         session_id: "s",
     };
-    assert!(matches!(
-        from_code(&context, Some("ExpiredTokenException"), Some("expired")),
-        ApiError::Credentials { .. }
-    ));
+    let expired = from_code(&context, Some("ExpiredTokenException"), Some("expired"));
+    assert!(
+        matches!(expired, ApiError::CredentialsExpired { .. }),
+        "{expired:?}"
+    );
+    assert!(expired.is_retryable(), "renewed credentials may succeed");
+    let refused = from_code(
+        &context,
+        Some("UnrecognizedClientException"),
+        Some("invalid"),
+    );
+    assert!(matches!(refused, ApiError::Credentials { .. }));
+    assert!(!refused.is_retryable());
     let throttled = from_code(&context, Some("ThrottlingException"), Some("Rate exceeded"));
     assert!(throttled.is_retryable());
     let unknown = from_code(&context, Some("ValidationException"), Some("bad id"));

@@ -66,6 +66,8 @@ pub(crate) struct Scenario {
     pub(crate) cuts: Vec<(usize, CutStyle)>,
     /// The first this many ResumeSession calls fail with InternalServerError.
     pub(crate) resume_failures: u32,
+    /// The next this many are refused as signed with expired credentials.
+    pub(crate) resume_expired: u32,
     /// ResumeSession answers without a token (the session timed out).
     pub(crate) resume_without_token: bool,
     /// The agent stops reading client frames after the handshake (it neither acks nor
@@ -83,6 +85,7 @@ impl Scenario {
             destination,
             cuts: Vec::new(),
             resume_failures: 0,
+            resume_expired: 0,
             resume_without_token: false,
             deaf_agent: false,
             absent_agent: false,
@@ -119,6 +122,7 @@ struct Sessions {
     records: HashMap<String, Record>,
     agents: HashMap<String, Arc<tokio::sync::Mutex<AgentSide>>>,
     resume_failures: u32,
+    resume_expired: u32,
     started: Vec<StartSessionRequest>,
 }
 
@@ -158,6 +162,7 @@ impl FakeService {
     fn new(scenario: Scenario, url_base: String) -> Self {
         let sessions = Sessions {
             resume_failures: scenario.resume_failures,
+            resume_expired: scenario.resume_expired,
             ..Sessions::default()
         };
         FakeService {
@@ -374,6 +379,13 @@ impl SessionApi for FakeApi {
             return Err(ApiError::Internal {
                 action: "ResumeSession",
                 message: "try again".into(),
+            });
+        }
+        if sessions.resume_expired > 0 {
+            sessions.resume_expired -= 1;
+            return Err(ApiError::CredentialsExpired {
+                action: "ResumeSession",
+                message: "The security token included in the request is expired".into(),
             });
         }
         let (token, issued) =

@@ -120,6 +120,31 @@ async fn transient_resume_failures_are_retried_with_growing_delays() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_resume_refused_for_expired_credentials_is_retried_until_they_are_renewed() {
+    let mut scenario = Scenario::new(Destination::Discard);
+    scenario.cuts = vec![(10_000, CutStyle::Bye)];
+    scenario.resume_expired = 2;
+    let (service, connector) = FakeService::in_memory(scenario);
+    let session = PortSession::start(service.api(), INSTANCE, 22, None, config(connector))
+        .await
+        .unwrap();
+    let session_id = session.session_id().to_owned();
+    let mut stream = session.open_stream().await.unwrap();
+    stream.write_all(&payload(4, 20_000)).await.unwrap();
+    eventually(Duration::from_secs(30), || {
+        service.record(&session_id).client_bytes >= 20_000
+    })
+    .await;
+    let record = service.record(&session_id);
+    assert_eq!(record.resume_calls, 3, "two refusals, then a token");
+    assert_eq!(record.tokens, vec!["token-1-0", "token-1-1"]);
+    assert_eq!(session.stats().resumes, 1);
+    assert!(matches!(*session.state().borrow(), SessionState::Open));
+    drop(stream);
+    session.close().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_session_that_timed_out_ends_when_resume_returns_no_token() {
     let mut scenario = Scenario::new(Destination::Discard);
     scenario.cuts = vec![(1000, CutStyle::Bye)];
