@@ -232,6 +232,49 @@ fn a_profile_refused_part_of_a_scan_gives_way_to_one_that_reads_it_all() {
 }
 
 #[test]
+fn a_scan_refused_part_of_a_region_waits_for_a_profile_sts_has_yet_to_name() {
+    use bastionless_sim::scenario::FaultRule;
+
+    // prod owns the account (first by name) and starts scanning at once; it and prod-readonly
+    // may not read security groups. prod-eu may, but STS answers it (in eu-west-1) well after
+    // prod's scans have been refused: they must wait for it rather than settle for less.
+    let mut scenario = Scenario::demo();
+    for profile in scenario.profiles.iter_mut() {
+        if profile.name == "prod" || profile.name == "prod-readonly" {
+            profile
+                .denied_actions
+                .push("ec2:DescribeSecurityGroups".to_owned());
+        }
+    }
+    scenario.faults.push(FaultRule {
+        regions: vec!["eu-west-1".to_owned()],
+        ..FaultRule::action("GetCallerIdentity")
+            .latency(Duration::from_millis(1500), Duration::ZERO)
+    });
+    let sim = BackgroundSimulator::start(scenario).expect("the simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let engine = Engine::start(config(&sim, &store)).unwrap();
+    let snapshot = refreshed(&engine);
+
+    let scanned_by: BTreeSet<&str> = snapshot
+        .hosts
+        .iter()
+        .filter(|h| h.account_id == PROD)
+        .map(|h| h.profile.as_str())
+        .collect();
+    assert_eq!(scanned_by, BTreeSet::from(["prod-eu"]));
+    for profile in &snapshot.profiles {
+        assert!(
+            profile.warnings.is_empty(),
+            "{}: {:?}",
+            profile.name,
+            profile.warnings
+        );
+    }
+}
+
+#[test]
 fn a_second_refresh_does_not_ask_again_for_ami_names_or_subnet_ranges() {
     use bastionless_core::engine::Command;
 

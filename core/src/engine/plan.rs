@@ -79,6 +79,11 @@ impl AccountPlan {
         claimed
     }
 
+    /// Whether every profile has answered STS (or failed to).
+    pub(super) fn settled(&self) -> bool {
+        !self.identities.values().any(|i| *i == Identity::Pending)
+    }
+
     /// The profile that scans `account`, once chosen.
     pub(super) fn owner(&self, account: &str) -> Option<&str> {
         self.owners.get(account).map(String::as_str)

@@ -327,7 +327,26 @@ struct Refresh {
     accounts: HashMap<String, AccountProgress>,
     /// Accounts of regions whose scan failed or whose identity did: their cached hosts stay.
     unconfirmed: BTreeSet<String>,
+    /// What region scans fall back to, kept current as STS answers ([`Fallbacks`]).
+    fallbacks: watch::Sender<Arc<Fallbacks>>,
 }
+
+/// The profiles a region scan may ask when the account's owner lacks a permission. An owner is
+/// chosen as soon as every better-ranked profile has answered STS, so its scans can start
+/// before the account's other profiles are known; a scan that needs them waits for them
+/// ([`next_fallback`]), up to [`FALLBACK_WAIT`].
+#[derive(Debug, Default)]
+struct Fallbacks {
+    /// Every identified profile of each account, in rank order, with its SDK configuration.
+    by_account: HashMap<String, Vec<(String, SdkConfig)>>,
+    /// Every profile has answered STS (or failed to): no other can turn up.
+    settled: bool,
+}
+
+/// How long a scan refused part of a region waits for another profile of the account to
+/// answer STS. STS answers in a round trip; a profile still pending after this is waiting for
+/// something slow (an MFA code, a credential process), and the scan keeps what it has.
+const FALLBACK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 struct AccountProgress {
@@ -607,6 +626,7 @@ impl Loop {
             sdks: HashMap::new(),
             accounts: HashMap::new(),
             unconfirmed: BTreeSet::new(),
+            fallbacks: watch::Sender::new(Arc::default()),
         });
     }
 
@@ -658,6 +678,7 @@ impl Loop {
                 (Err(error), refresh.plan.identified(&profile, None))
             }
         };
+        refresh.fallbacks.send_replace(Arc::new(fallbacks(refresh)));
         for (account, _) in claims {
             let candidates = candidates(refresh, &account);
             let calls = self.calls.clone();
@@ -751,7 +772,8 @@ impl Loop {
         let progress = refresh.accounts.entry(account.clone()).or_default();
         progress.pending = regions.len();
         for region in &regions {
-            let candidates = candidates(refresh, &account);
+            let owner = candidates(refresh, &account).into_iter().next();
+            let fallbacks = refresh.fallbacks.subscribe();
             let calls = self.calls.clone();
             let key = AccountRegion {
                 account_id: account.clone(),
@@ -764,7 +786,7 @@ impl Loop {
                 .unwrap_or_default();
             self.tasks.spawn(async move {
                 Event::Scanned {
-                    result: scan(candidates, &calls, &key, &known).await,
+                    result: scan(owner, fallbacks, &calls, &key, &known).await,
                     key,
                 }
             });
@@ -936,6 +958,22 @@ fn candidates(refresh: &Refresh, account: &str) -> Vec<(String, SdkConfig)> {
         .collect()
 }
 
+/// The profiles of every account known so far, for the scans' fallbacks.
+fn fallbacks(refresh: &Refresh) -> Fallbacks {
+    let accounts: BTreeSet<&str> = refresh
+        .sdks
+        .keys()
+        .filter_map(|p| refresh.plan.account_of(p))
+        .collect();
+    Fallbacks {
+        by_account: accounts
+            .into_iter()
+            .map(|account| (account.to_owned(), candidates(refresh, account)))
+            .collect(),
+        settled: refresh.plan.settled(),
+    }
+}
+
 /// Asks each candidate in turn while the answer is a missing permission; the first failure is
 /// the one reported.
 async fn with_fallback<T, F>(
@@ -974,24 +1012,30 @@ async fn list_regions(
     .await
 }
 
-/// Scans with each candidate in turn until one reads everything, and keeps the broadest result:
-/// the one with the fewest parts refused for lack of permission (the earlier candidate on a
-/// tie). A read-only role that may list instances but not security groups still shows the
-/// hosts when it is the only profile; when an admin role reaches the same account, its scan
-/// wins. A failure that is not a missing permission stops the search, as another profile
-/// would meet it too.
+/// Scans through the account's owner, then, while parts are refused for lack of permission,
+/// through the account's other profiles in rank order as STS makes them known
+/// ([`next_fallback`]), until one reads everything; keeps the broadest result: the one with the
+/// fewest parts refused (the earlier profile on a tie). A read-only role that may list
+/// instances but not security groups still shows the hosts when it is the only profile; when
+/// an admin role reaches the same account, its scan wins. A failure that is not a missing
+/// permission stops the search, as another profile would meet it too.
 async fn scan(
-    candidates: Vec<(String, SdkConfig)>,
+    owner: Option<(String, SdkConfig)>,
+    mut fallbacks: watch::Receiver<Arc<Fallbacks>>,
     calls: &CallBudget,
     key: &AccountRegion,
     known: &KnownIds,
 ) -> Result<RegionScan, CallFailure> {
     let mut broadest: Option<RegionScan> = None;
     let mut first_failure: Option<CallFailure> = None;
-    for (profile, sdk) in candidates {
+    let mut tried = Vec::new();
+    let mut next = owner;
+    while let Some((profile, sdk)) = next {
         let scanned =
-            inventory::scan_region(&sdk, calls, &profile, &key.account_id, &key.region, known);
-        match scanned.await {
+            inventory::scan_region(&sdk, calls, &profile, &key.account_id, &key.region, known)
+                .await;
+        tried.push(profile);
+        match scanned {
             Ok(scan) if scan.denied == 0 => return Ok(scan),
             Ok(scan) => {
                 if broadest
@@ -1009,6 +1053,7 @@ async fn scan(
                 }
             }
         }
+        next = next_fallback(&mut fallbacks, &key.account_id, &tried).await;
     }
     broadest.ok_or_else(|| {
         first_failure.unwrap_or_else(|| CallFailure {
@@ -1016,6 +1061,38 @@ async fn scan(
             access_denied: false,
         })
     })
+}
+
+/// The next profile of `account` not `tried`, waiting (up to [`FALLBACK_WAIT`]) while other
+/// profiles have yet to answer STS; `None` when no other profile reaches the account.
+async fn next_fallback(
+    fallbacks: &mut watch::Receiver<Arc<Fallbacks>>,
+    account: &str,
+    tried: &[String],
+) -> Option<(String, SdkConfig)> {
+    let wait = async {
+        loop {
+            {
+                let known = fallbacks.borrow_and_update();
+                let untried = known
+                    .by_account
+                    .get(account)
+                    .and_then(|profiles| profiles.iter().find(|(p, _)| !tried.contains(p)));
+                if let Some(found) = untried {
+                    return Some(found.clone());
+                }
+                if known.settled {
+                    return None;
+                }
+            }
+            // The refresh ended or was replaced: nobody will answer.
+            fallbacks.changed().await.ok()?;
+        }
+    };
+    tokio::time::timeout(FALLBACK_WAIT, wait)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Every profile, usable ones loading and broken ones failed, in name order; accounts from
