@@ -41,6 +41,10 @@ use egui_kittest::kittest::{NodeT as _, Queryable};
 #[path = "../src/ui/frame_texts.rs"]
 mod frame_texts;
 
+/// The app's allocator (`src/main.rs`), so the figures are the app's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const HOSTS: usize = 10_000;
 const REGIONS: usize = 10;
 const ACCOUNT: &str = "123456789012";

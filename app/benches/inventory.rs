@@ -33,6 +33,10 @@ use bastionless_sim::{BackgroundSimulator, Scenario};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 
+/// The app's allocator (`src/main.rs`), so the figures are the app's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DEFAULT_SPEC: &str = "profiles=30,regions=17,instances=200";
 const DEFAULT_LATENCY_MS: u64 = 120;
 const DEFAULT_RUNS: usize = 3;
