@@ -16,7 +16,7 @@ use bastionless_sim::{BackgroundSimulator, Scenario};
 pub struct AwsSource {
     files: AwsFiles,
     /// Keeps the demo simulator running.
-    simulator: Option<BackgroundSimulator>,
+    _simulator: Option<BackgroundSimulator>,
 }
 
 impl AwsSource {
@@ -24,7 +24,19 @@ impl AwsSource {
     pub fn from_env() -> Self {
         Self {
             files: AwsFiles::from_env(),
-            simulator: None,
+            _simulator: None,
+        }
+    }
+
+    /// The files in the environment, which a running demo named for a process it launched
+    /// (`--demo-files`): the demo's settings, and no audit log or host cache, as in the demo.
+    pub fn demo_files_from_env() -> Self {
+        Self {
+            files: AwsFiles {
+                demo: true,
+                ..AwsFiles::from_env()
+            },
+            _simulator: None,
         }
     }
 
@@ -32,10 +44,13 @@ impl AwsSource {
     pub fn demo() -> anyhow::Result<Self> {
         let simulator = BackgroundSimulator::start(Scenario::demo())
             .context("could not start the demo simulator")?;
-        let files = AwsFiles::at(simulator.config_file(), simulator.credentials_file());
+        let files = AwsFiles {
+            demo: true,
+            ..AwsFiles::at(simulator.config_file(), simulator.credentials_file())
+        };
         Ok(Self {
             files,
-            simulator: Some(simulator),
+            _simulator: Some(simulator),
         })
     }
 
@@ -43,9 +58,10 @@ impl AwsSource {
     /// its own in a `demo` directory inside it, so it never touches the user's.
     pub fn store_dir(&self) -> Option<std::path::PathBuf> {
         let dir = Store::default_dir()?;
-        Some(match self.simulator {
-            Some(_) => dir.join("demo"),
-            None => dir,
+        Some(if self.files.demo {
+            dir.join("demo")
+        } else {
+            dir
         })
     }
 
@@ -58,10 +74,8 @@ impl AwsSource {
     pub fn engine_config(&self) -> EngineConfig {
         let mut config = EngineConfig::new(self.files.clone());
         // The demo's made-up sessions stay out of the user's audit log.
-        if self.simulator.is_none() {
+        if !self.files.demo {
             config.audit_file = bastionless_core::audit::AuditLog::default_path();
-        }
-        if self.simulator.is_none() {
             config.cache_file = InventoryCache::default_path();
         }
         // Connections made are remembered in Recent (the demo's in its own store).

@@ -348,3 +348,38 @@ fn a_proxy_named_by_instance_id_profile_and_region_scans_that_profile_alone() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn a_demo_login_keeps_its_proxy_out_of_the_user_s_audit_log() {
+    // `--demo` with nothing else: the demo's own simulator, this test's home and data
+    // directories. ssh's ProxyCommand is another `bastionless`, which must know that the AWS
+    // files it is given are the demo's.
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let output = Command::new(env!("CARGO_BIN_EXE_bastionless"))
+        .args(["--demo", "ssh", "web-eic-1", "--"])
+        .args(["-o", "BatchMode=yes", "echo", "ok"])
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", &data)
+        .env("XDG_CACHE_HOME", home.path().join("cache"))
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .output()
+        .expect("bastionless runs");
+    assert!(
+        output.status.success(),
+        "stdout: {}\nstderr: {}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    assert_eq!(text(&output.stdout).trim(), "ok");
+    let audit = data
+        .join("bastionless")
+        .join(bastionless_core::audit::AUDIT_FILE_NAME);
+    assert!(
+        !audit.exists(),
+        "the demo's session was recorded in the user's audit log: {}",
+        std::fs::read_to_string(&audit).unwrap_or_default()
+    );
+}

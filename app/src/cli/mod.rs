@@ -33,6 +33,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub demo: bool,
 
+    /// The AWS files in the environment are a running demo's (what the demo window and
+    /// `bastionless --demo ssh` pass to the `bastionless` they launch): keep the demo's
+    /// settings and no audit log.
+    #[arg(long = "demo-files", global = true, hide = true)]
+    pub demo_files: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -76,6 +82,8 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let source = if cli.demo {
         AwsSource::demo()?
+    } else if cli.demo_files {
+        AwsSource::demo_files_from_env()
     } else {
         AwsSource::from_env()
     };

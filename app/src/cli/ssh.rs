@@ -138,10 +138,12 @@ pub fn run(args: &SshArgs, source: &AwsSource) -> anyhow::Result<ExitCode> {
         SshTransport::LoopbackPort(local.port())
     } else {
         let exe = std::env::current_exe().context("could not find the bastionless program")?;
+        // The files are named (ssh passes them on in its environment too) so that a demo's
+        // proxy is told they are the demo's.
         SshTransport::ProxyCommand(bastionless_proxy_command(
             Os::current(),
             &exe,
-            None,
+            Some(source.files()),
             host,
             plan.ssh_port,
             route,

@@ -396,6 +396,9 @@ fn shell_argv(
         argv.push(credentials);
     }
     argv.push(exe.into());
+    if files.demo {
+        argv.push(crate::profiles::DEMO_FILES_FLAG.into());
+    }
     for word in [
         "shell",
         &host.instance_id,
@@ -586,5 +589,23 @@ mod tests {
         assert_eq!(unix[3..], tail);
         assert_eq!(words(Os::MacOs), unix);
         assert_eq!(words(Os::Windows), tail);
+    }
+
+    #[test]
+    fn a_shell_for_the_demo_is_told_its_files_are_the_demo_s() {
+        let files = AwsFiles {
+            demo: true,
+            ..AwsFiles::at("/d/config", "/d/credentials")
+        };
+        for os in [Os::Unix, Os::Windows] {
+            let argv = shell_argv(
+                os,
+                std::path::Path::new("/opt/bastionless"),
+                &files,
+                &host(Platform::Linux),
+            );
+            let at = argv.iter().position(|w| w == "shell").unwrap();
+            assert_eq!(argv[at - 1], "--demo-files", "{os:?}: {argv:?}");
+        }
     }
 }

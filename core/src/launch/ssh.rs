@@ -197,8 +197,11 @@ pub fn bastionless_proxy_command(
         crate::engine::RouteChoice::Auto => "auto",
     };
     let exe_text = exe.to_string_lossy();
-    let proxy = [
-        exe_text.as_ref(),
+    let mut proxy = vec![exe_text.as_ref()];
+    if files.is_some_and(|f| f.demo) {
+        proxy.push(crate::profiles::DEMO_FILES_FLAG);
+    }
+    proxy.extend([
         "proxy",
         &host.instance_id,
         "--profile",
@@ -209,7 +212,7 @@ pub fn bastionless_proxy_command(
         &port,
         "--route",
         route,
-    ];
+    ]);
     match files.filter(|_| os != Os::Windows) {
         Some(files) => {
             let config = format!("AWS_CONFIG_FILE={}", files.config.display());
@@ -218,7 +221,7 @@ pub fn bastionless_proxy_command(
                 files.credentials.display()
             );
             let mut args = vec![config.as_str(), credentials.as_str()];
-            args.extend(proxy);
+            args.extend(&proxy);
             proxy_command(os, Path::new("env"), &args)
         }
         None => proxy_command(os, exe, &proxy[1..]),
@@ -484,5 +487,22 @@ mod tests {
             "\"C:\\Program Files\\bastionless.exe\" proxy i-0aaa --profile \"my prod\" \
              --region eu-west-1 --port 22 --route auto"
         );
+        // The demo's files: the proxy is told so, on every OS.
+        let demo = crate::profiles::AwsFiles {
+            demo: true,
+            ..files.clone()
+        };
+        for os in [Os::Unix, Os::Windows] {
+            let words = words(bastionless_proxy_command(
+                os,
+                exe,
+                Some(&demo),
+                &host,
+                22,
+                RouteChoice::Auto,
+            ));
+            let at = words.iter().position(|w| w == "proxy").unwrap();
+            assert_eq!(words[at - 1], "--demo-files", "{os:?}: {words:?}");
+        }
     }
 }

@@ -21,7 +21,16 @@ pub struct AwsFiles {
     /// Bastionless's own record of which SSO sessions have account discovery on, and what it
     /// found ([`crate::sso::Discovery`]).
     pub discovery_file: PathBuf,
+    /// The files point at the `--demo` simulator. The `bastionless` processes launched with
+    /// them (ssh's ProxyCommand, a shell's terminal) are told so ([`DEMO_FILES_FLAG`]), and keep,
+    /// like the demo window, the demo's own settings and no audit log: the demo's made-up
+    /// sessions never mix with the user's.
+    pub demo: bool,
 }
+
+/// The command-line flag that tells a launched `bastionless` its AWS files are the demo's
+/// ([`AwsFiles::demo`]).
+pub const DEMO_FILES_FLAG: &str = "--demo-files";
 
 impl AwsFiles {
     /// `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE` / `AWS_PROFILE`, else `~/.aws/config` and
@@ -53,6 +62,7 @@ impl AwsFiles {
             environment_credentials: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
                 .iter()
                 .all(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty())),
+            demo: false,
         }
     }
 
@@ -71,6 +81,7 @@ impl AwsFiles {
             sso_cache_dir,
             environment_credentials: false,
             discovery_file: dir.join("bastionless-sso-discovery.json"),
+            demo: false,
         }
     }
 }

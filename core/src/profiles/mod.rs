@@ -14,7 +14,7 @@ mod provider;
 mod sdk;
 
 pub use chain::{CredentialSource, Secret};
-pub use files::AwsFiles;
+pub use files::{AwsFiles, DEMO_FILES_FLAG};
 pub use https::HttpsClients;
 pub use provider::{MfaPrompt, set_default_mfa_prompt, set_mfa_prompt};
 pub(crate) use sdk::anonymous_sdk_config;
