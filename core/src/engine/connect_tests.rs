@@ -2,29 +2,17 @@
 //! none can.
 
 use super::*;
-use crate::inventory::{
-    AccountRegion, EicEndpoint, EicEndpointState, InstanceState, Platform, RegionFacts,
-};
+use crate::inventory::{AccountRegion, EicEndpoint, EicEndpointState, RegionFacts};
 
 fn host() -> Host {
     Host {
-        instance_id: "i-0123456789abcdef0".into(),
         name: Some("web-eic-1".into()),
-        tags: Default::default(),
-        state: InstanceState::Running,
-        platform: Platform::Linux,
         private_ip: Some("10.10.1.20".into()),
-        public_ip: None,
         vpc_id: Some("vpc-a".into()),
         subnet_id: Some("subnet-a1".into()),
         availability_zone: Some("us-east-1a".into()),
-        key_name: None,
-        image: None,
         security_group_ids: vec!["sg-web".into()],
-        profile: "admin".into(),
-        account_id: "111122223333".into(),
-        region: "us-east-1".into(),
-        stale: false,
+        ..Host::bare("admin", "111122223333", "us-east-1", "i-0123456789abcdef0")
     }
 }
 

@@ -517,28 +517,13 @@ pub(super) async fn close_when_done(shared: Arc<Shared>, tunnel: TunnelId) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::InstanceState;
     use crate::profiles::AwsFiles;
 
     fn host(platform: Platform) -> Host {
         Host {
-            instance_id: "i-0aaa".into(),
             name: Some("web-1".into()),
-            tags: Default::default(),
-            state: InstanceState::Running,
             platform,
-            private_ip: None,
-            public_ip: None,
-            vpc_id: None,
-            subnet_id: None,
-            availability_zone: None,
-            key_name: None,
-            image: None,
-            security_group_ids: Vec::new(),
-            profile: "prod".into(),
-            account_id: "111122223333".into(),
-            region: "eu-west-1".into(),
-            stale: false,
+            ..Host::bare("prod", "111122223333", "eu-west-1", "i-0aaa")
         }
     }
 

@@ -276,27 +276,12 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::{InstanceState, Platform};
 
     fn host(profile: &str, account: &str, id: &str, name: Option<&str>, ip: &str) -> Host {
         Host {
-            instance_id: id.into(),
             name: name.map(str::to_owned),
-            tags: Default::default(),
-            state: InstanceState::Running,
-            platform: Platform::Linux,
             private_ip: Some(ip.into()),
-            public_ip: None,
-            vpc_id: None,
-            subnet_id: None,
-            availability_zone: None,
-            key_name: None,
-            image: None,
-            security_group_ids: Vec::new(),
-            profile: profile.into(),
-            account_id: account.into(),
-            region: "us-east-1".into(),
-            stale: false,
+            ..Host::bare(profile, account, "us-east-1", id)
         }
     }
 

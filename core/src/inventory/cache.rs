@@ -57,15 +57,10 @@ pub fn listing_order(a: &Host, b: &Host) -> std::cmp::Ordering {
 
 impl InventoryCache {
     /// The cache of `regions`, each region's hosts put in [`listing_order`]: sorted once here,
-    /// so the next start can show them without sorting (it only checks the order).
+    /// so the next start's sort finds them in order (one comparison per host).
     pub fn new(accounts: BTreeMap<String, String>, mut regions: Vec<CachedRegion>) -> Self {
         for region in &mut regions {
-            if !region
-                .hosts
-                .is_sorted_by(|a, b| listing_order(a, b).is_le())
-            {
-                region.hosts.sort_by(listing_order);
-            }
+            region.hosts.sort_by(listing_order);
         }
         Self {
             version: FORMAT_VERSION,

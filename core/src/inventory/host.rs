@@ -196,11 +196,10 @@ impl Platform {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    fn host(account: &str, region: &str, id: &str) -> Host {
+impl Host {
+    /// A running Linux host with nothing known but where it is listed: what core's unit tests
+    /// start from, setting what they need (`Host { name: …, ..Host::bare(…) }`).
+    pub(crate) fn bare(profile: &str, account: &str, region: &str, id: &str) -> Host {
         Host {
             instance_id: id.into(),
             name: None,
@@ -215,11 +214,21 @@ mod tests {
             key_name: None,
             image: None,
             security_group_ids: Vec::new(),
-            profile: "dev".into(),
+            profile: profile.into(),
             account_id: account.into(),
             region: region.into(),
             stale: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn host(account: &str, region: &str, id: &str) -> Host {
+        Host::bare("dev", account, region, id)
     }
 
     #[test]

@@ -142,32 +142,19 @@ fn default_user_by_image(host: &Host, app: &AppSettings) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::{HostImage, InstanceState, Platform};
+    use crate::inventory::HostImage;
     use crate::store::RoutePreference;
 
     fn host(image: &str, key_name: Option<&str>) -> Host {
         Host {
-            instance_id: "i-0aaa".into(),
             name: Some("web-1".into()),
-            tags: Default::default(),
-            state: InstanceState::Running,
-            platform: Platform::Linux,
-            private_ip: None,
-            public_ip: None,
-            vpc_id: None,
-            subnet_id: None,
-            availability_zone: None,
             key_name: key_name.map(Into::into),
             image: Some(HostImage {
                 id: "ami-0aaa".into(),
                 name: Some(image.into()),
                 platform_details: None,
             }),
-            security_group_ids: Vec::new(),
-            profile: "prod".into(),
-            account_id: "111122223333".into(),
-            region: "eu-west-1".into(),
-            stale: false,
+            ..Host::bare("prod", "111122223333", "eu-west-1", "i-0aaa")
         }
     }
 

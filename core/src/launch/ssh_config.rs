@@ -195,27 +195,13 @@ pub fn add_include(config: &Path, include_file: &Path) -> std::io::Result<Includ
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::InstanceState;
 
     fn host(id: &str, name: Option<&str>, platform: Platform) -> Host {
         Host {
-            instance_id: id.into(),
             name: name.map(str::to_owned),
-            tags: Default::default(),
-            state: InstanceState::Running,
             platform,
             private_ip: Some("10.0.0.1".into()),
-            public_ip: None,
-            vpc_id: None,
-            subnet_id: None,
-            availability_zone: None,
-            key_name: None,
-            image: None,
-            security_group_ids: Vec::new(),
-            profile: "prod".into(),
-            account_id: "111122223333".into(),
-            region: "eu-west-1".into(),
-            stale: false,
+            ..Host::bare("prod", "111122223333", "eu-west-1", id)
         }
     }
 
